@@ -1,0 +1,37 @@
+"""lrjax: the learning-rate toolkit for JAX.
+
+Schedules (:mod:`lrjax.schedules`), gradient-descent methods with PyTorch's numerics,
+adapting the rate to the model's performance, finding a good rate, and seeing what the
+rate does. Every method is an ``optax.GradientTransformationExtraArgs``.
+"""
+
+from lrjax import schedules as schedules
+from lrjax._adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
+from lrjax._adadelta import adadelta as adadelta
+from lrjax._adadelta import scale_by_adadelta as scale_by_adadelta
+from lrjax._adagrad import ScaleByAdagradState as ScaleByAdagradState
+from lrjax._adagrad import adagrad as adagrad
+from lrjax._adagrad import scale_by_adagrad as scale_by_adagrad
+from lrjax._adam import ScaleByAdamState as ScaleByAdamState
+from lrjax._adam import ScaleByAmsgradState as ScaleByAmsgradState
+from lrjax._adam import adam as adam
+from lrjax._adam import adamw as adamw
+from lrjax._adam import scale_by_adam as scale_by_adam
+from lrjax._base import AddDecayedWeightsState as AddDecayedWeightsState
+from lrjax._base import HyperparamsState as HyperparamsState
+from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
+from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
+from lrjax._base import add_decayed_weights as add_decayed_weights
+from lrjax._base import scale_by_learning_rate as scale_by_learning_rate
+from lrjax._inspect import current_learning_rate as current_learning_rate
+from lrjax._inspect import effective_learning_rates as effective_learning_rates
+from lrjax._inspect import set_hyperparams as set_hyperparams
+from lrjax._rmsprop import ScaleByCenteredRmsState as ScaleByCenteredRmsState
+from lrjax._rmsprop import ScaleByRmsState as ScaleByRmsState
+from lrjax._rmsprop import rmsprop as rmsprop
+from lrjax._rmsprop import scale_by_rms as scale_by_rms
+from lrjax._sgd import ScaleByMomentumState as ScaleByMomentumState
+from lrjax._sgd import scale_by_momentum as scale_by_momentum
+from lrjax._sgd import sgd as sgd
+
+__version__ = "0.1.0"

@@ -1,0 +1,145 @@
+"""Adadelta: rates from the ratio of recent update and gradient magnitudes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lrjax import _base
+from lrjax._base import ScalarOrSchedule
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """State of :func:`scale_by_adadelta`, named after the paper.
+
+    ``square_avg`` is E[g²] and ``acc_delta`` is E[Δx²] (torch's names).
+    """
+
+    count: jax.Array
+    square_avg: optax.Updates
+    acc_delta: optax.Updates
+    hyperparams: _base.HyperparamsState
+
+    def preconditioner(self) -> optax.Updates:
+        """``√(E[Δx²] + ε) / √(E[g²] + ε)`` from the current accumulators."""
+        eps = self.hyperparams.value("eps")
+
+        def rate(v: jax.Array, u: jax.Array) -> jax.Array:
+            dtype = _base.compute_dtype(v.dtype)
+            e = _base.cast(eps, dtype)
+            return jnp.sqrt(u.astype(dtype) + e) / jnp.sqrt(v.astype(dtype) + e)
+
+        return jax.tree.map(rate, self.square_avg, self.acc_delta)
+
+
+def scale_by_adadelta(
+    rho: float | jax.Array = 0.9,
+    eps: float | jax.Array = 1e-6,
+) -> optax.GradientTransformationExtraArgs:
+    """Adadelta's direction (Zeiler, 2012, Algorithm 1), in torch's form.
+
+    .. math::
+
+        E[g^2]_t = \\rho\\, E[g^2]_{t-1} + (1 - \\rho)\\, g_t^2
+
+        \\Delta x_t = \\frac{\\sqrt{E[\\Delta x^2]_{t-1} + \\epsilon}}
+                           {\\sqrt{E[g^2]_t + \\epsilon}}\\, g_t
+
+        E[\\Delta x^2]_t = \\rho\\, E[\\Delta x^2]_{t-1} + (1 - \\rho)\\, \\Delta x_t^2
+
+    The paper applies ``Δx`` with unit rate; torch (and lrjax) multiply it by ``lr``.
+
+    Args:
+      rho: the decay ρ in [0, 1] of both running averages.
+      eps: ε >= 0, inside both square roots.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    References:
+      Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012,
+      https://arxiv.org/abs/1212.5701
+    """
+    hyperparams = _base.Hyperparams("scale_by_adadelta", rho=rho, eps=eps)
+
+    def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
+        return ScaleByAdadeltaState(
+            count=_base.zeros_count(),
+            square_avg=_base.full_like(params, 0),
+            acc_delta=_base.full_like(params, 0),
+            hyperparams=hyperparams.init(),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        hp = hyperparams.update(state.hyperparams)
+
+        def step(g: jax.Array, v: jax.Array, u: jax.Array):
+            dtype = _base.compute_dtype(g.dtype)
+            rho, eps = _base.cast(hp.value("rho"), dtype), _base.cast(hp.value("eps"), dtype)
+            one_minus_rho = _base.cast(hp.complement("rho"), dtype)
+            g, v, u = g.astype(dtype), v.astype(dtype), u.astype(dtype)
+            v = rho * v + one_minus_rho * jnp.square(g)
+            delta = jnp.sqrt(u + eps) / jnp.sqrt(v + eps) * g
+            u = rho * u + one_minus_rho * jnp.square(delta)
+            return delta, v, u
+
+        out = jax.tree.map(step, updates, state.square_avg, state.acc_delta)
+        delta, square_avg, acc_delta = _base.unzip(updates, out, 3)
+        new_state = ScaleByAdadeltaState(
+            count=_base.increment(state.count),
+            square_avg=_base.cast_like(square_avg, state.square_avg),
+            acc_delta=_base.cast_like(acc_delta, state.acc_delta),
+            hyperparams=hp,
+        )
+        return _base.cast_like(delta, updates), new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def adadelta(
+    learning_rate: ScalarOrSchedule = 1.0,
+    rho: float | jax.Array = 0.9,
+    eps: float | jax.Array = 1e-6,
+    weight_decay: float | jax.Array = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+    """Adadelta, identical to ``torch.optim.Adadelta``.
+
+    .. math:: \\theta_t = \\theta_{t-1} - \\eta_t\\, \\Delta x_t
+
+    with ``Δx_t`` from :func:`scale_by_adadelta` and the gradient plus
+    ``weight_decay · θ``.
+
+    Args:
+      learning_rate: η (torch's default 1.0): a number, a JAX array or a schedule.
+      rho: ρ in [0, 1].
+      eps: ε >= 0.
+      weight_decay: λ >= 0, coupled (added to the gradient).
+
+    Returns:
+      ``optax.chain(add_decayed_weights, scale_by_adadelta, scale_by_learning_rate)``.
+
+    Example:
+      >>> import jax.numpy as jnp, lrjax
+      >>> tx = lrjax.adadelta()
+      >>> updates, _ = tx.update(jnp.array([1.0]), tx.init(jnp.zeros(1)))
+      >>> float(updates[0])  # the first step is tiny: E[Δx²] starts at zero
+      -0.0031622...
+
+    torch: ``torch.optim.Adadelta(params, lr, rho, eps, weight_decay)``.
+
+    References:
+      Zeiler, 2012, https://arxiv.org/abs/1212.5701
+    """
+    _base.check_hyperparams(
+        "adadelta", learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
+    )
+    blocks = []
+    if not _base.is_zero(weight_decay):
+        blocks.append(_base.add_decayed_weights(weight_decay))
+    blocks.append(scale_by_adadelta(rho, eps))
+    blocks.append(_base.scale_by_learning_rate(learning_rate))
+    return optax.chain(*blocks)

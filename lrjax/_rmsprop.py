@@ -1,0 +1,183 @@
+"""RMSprop: per-parameter rates from a running average of squared gradients."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lrjax import _base
+from lrjax._base import ScalarOrSchedule
+from lrjax._sgd import scale_by_momentum
+
+
+class ScaleByRmsState(NamedTuple):
+    """State of :func:`scale_by_rms`: ``square_avg`` is E[g²]."""
+
+    count: jax.Array
+    square_avg: optax.Updates
+    hyperparams: _base.HyperparamsState
+
+    def preconditioner(self) -> optax.Updates:
+        """``1 / (√E[g²] + ε)``."""
+        eps = self.hyperparams.value("eps")
+        return jax.tree.map(lambda v: 1 / _std(v, None, eps), self.square_avg)
+
+
+class ScaleByCenteredRmsState(NamedTuple):
+    """State of :func:`scale_by_rms` with ``centered=True``: ``grad_avg`` is E[g]."""
+
+    count: jax.Array
+    square_avg: optax.Updates
+    grad_avg: optax.Updates
+    hyperparams: _base.HyperparamsState
+
+    def preconditioner(self) -> optax.Updates:
+        """``1 / (√(E[g²] − E[g]²) + ε)``."""
+        eps = self.hyperparams.value("eps")
+        return jax.tree.map(lambda v, m: 1 / _std(v, m, eps), self.square_avg, self.grad_avg)
+
+
+def _std(v: jax.Array, m: jax.Array | None, eps: jax.Array) -> jax.Array:
+    """``√(v − m²) + ε`` (or ``√v + ε``) in the compute dtype: ε outside the root, as torch."""
+    dtype = _base.compute_dtype(v.dtype)
+    variance = v.astype(dtype)
+    if m is not None:
+        variance = variance - jnp.square(m.astype(dtype))
+    return jnp.sqrt(variance) + _base.cast(eps, dtype)
+
+
+def scale_by_rms(
+    decay: float | jax.Array = 0.99,
+    eps: float | jax.Array = 1e-8,
+    centered: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    """RMSprop's direction (Tieleman & Hinton, 2012), in torch's form.
+
+    .. math::
+
+        E[g^2]_t = \\alpha\\, E[g^2]_{t-1} + (1 - \\alpha)\\, g_t^2, \\qquad
+        d_t = \\frac{g_t}{\\sqrt{E[g^2]_t} + \\epsilon}
+
+    Centered (Graves, 2013): ``E[g]_t = α E[g]_{t-1} + (1 − α) g_t`` and the root is of
+    ``E[g²]_t − E[g]_t²``. ε is outside the root and both averages start at zero, as in
+    ``torch.optim.RMSprop`` (optax's rmsprop puts ε inside the root).
+
+    Args:
+      decay: α in [0, 1) (torch's ``alpha``).
+      eps: ε >= 0.
+      centered: divide by an estimate of the gradient's standard deviation instead of
+        its root mean square.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``.
+
+    References:
+      Tieleman & Hinton, Lecture 6.5 of "Neural Networks for Machine Learning", 2012;
+      Graves, "Generating Sequences With Recurrent Neural Networks", 2013,
+      https://arxiv.org/abs/1308.0850
+    """
+    if not isinstance(centered, bool):
+        raise ValueError(f"scale_by_rms: centered must be a bool, got {centered!r}")
+    hyperparams = _base.Hyperparams("scale_by_rms", decay=decay, eps=eps)
+
+    def init_fn(params: optax.Params) -> ScaleByRmsState | ScaleByCenteredRmsState:
+        common = dict(
+            count=_base.zeros_count(),
+            square_avg=_base.full_like(params, 0),
+            hyperparams=hyperparams.init(),
+        )
+        if centered:
+            return ScaleByCenteredRmsState(grad_avg=_base.full_like(params, 0), **common)
+        return ScaleByRmsState(**common)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del params, extra_args
+        hp = hyperparams.update(state.hyperparams)
+
+        def square_average(g: jax.Array, v: jax.Array) -> jax.Array:
+            dtype = _base.compute_dtype(g.dtype)
+            alpha = _base.cast(hp.value("decay"), dtype)
+            one_minus_alpha = _base.cast(hp.complement("decay"), dtype)
+            g = g.astype(dtype)
+            return (alpha * v.astype(dtype) + one_minus_alpha * jnp.square(g)).astype(v.dtype)
+
+        def average(g: jax.Array, m: jax.Array) -> jax.Array:
+            dtype = _base.compute_dtype(g.dtype)
+            one_minus_alpha = _base.cast(hp.complement("decay"), dtype)
+            mean = m.astype(dtype)
+            return (mean + one_minus_alpha * (g.astype(dtype) - mean)).astype(m.dtype)  # lerp
+
+        square_avg = jax.tree.map(square_average, updates, state.square_avg)
+        count = _base.increment(state.count)
+        if centered:
+            grad_avg = jax.tree.map(average, updates, state.grad_avg)
+            stds = jax.tree.map(lambda v, m: _std(v, m, hp.value("eps")), square_avg, grad_avg)
+            new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, hp)
+        else:
+            stds = jax.tree.map(lambda v: _std(v, None, hp.value("eps")), square_avg)
+            new_state = ScaleByRmsState(count, square_avg, hp)
+        updates = jax.tree.map(lambda g, s: (g.astype(s.dtype) / s).astype(g.dtype), updates, stds)
+        return updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def rmsprop(
+    learning_rate: ScalarOrSchedule = 1e-2,
+    decay: float | jax.Array = 0.99,
+    eps: float | jax.Array = 1e-8,
+    weight_decay: float | jax.Array = 0.0,
+    momentum: float | jax.Array = 0.0,
+    centered: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    """RMSprop, identical to ``torch.optim.RMSprop``.
+
+    .. math::
+
+        b_t = \\mu\\, b_{t-1} + \\frac{g_t}{\\sqrt{E[g^2]_t} + \\epsilon}, \\qquad
+        \\theta_t = \\theta_{t-1} - \\eta_t\\, b_t
+
+    (``b_t`` is the preconditioned gradient itself when momentum is 0). Momentum acts on
+    the preconditioned gradient, before the rate, as in torch.
+
+    Args:
+      learning_rate: η: a number, a JAX array or a schedule.
+      decay: α in [0, 1) (torch's ``alpha``, default 0.99).
+      eps: ε >= 0, outside the square root.
+      weight_decay: λ >= 0, coupled (added to the gradient).
+      momentum: μ in [0, 1]; 0 leaves the momentum buffer out.
+      centered: normalise by the gradient's estimated standard deviation.
+
+    Returns:
+      ``optax.chain(add_decayed_weights, scale_by_rms, scale_by_momentum,
+      scale_by_learning_rate)``.
+
+    Example:
+      >>> import jax.numpy as jnp, lrjax
+      >>> tx = lrjax.rmsprop(0.01)
+      >>> updates, _ = tx.update(jnp.array([2.0]), tx.init(jnp.zeros(1)))
+      >>> float(updates[0])  # 0.01 · 2 / (√(0.01 · 4) + 1e-8) = 0.1
+      -0.1...
+
+    torch: ``torch.optim.RMSprop(params, lr, alpha, eps, weight_decay, momentum,
+    centered)``.
+    """
+    _base.check_hyperparams(
+        "rmsprop",
+        learning_rate=learning_rate,
+        decay=decay,
+        eps=eps,
+        weight_decay=weight_decay,
+        momentum=momentum,
+    )
+    blocks = []
+    if not _base.is_zero(weight_decay):
+        blocks.append(_base.add_decayed_weights(weight_decay))
+    blocks.append(scale_by_rms(decay, eps, centered))
+    if not _base.is_zero(momentum):
+        blocks.append(scale_by_momentum(momentum))
+    blocks.append(_base.scale_by_learning_rate(learning_rate))
+    return optax.chain(*blocks)

@@ -1,0 +1,239 @@
+"""The base of every schedule: a frozen dataclass that is a pytree and a pure function.
+
+A schedule's float arguments (rates, decay factors) are pytree leaves, so they may be
+tracers (a schedule built inside ``jax.vmap`` over its peak) and a schedule can be
+passed into a jitted function as an argument. Structural arguments (step counts,
+milestones, modes) are static metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrjax._base import check
+
+
+class Schedule:
+    """A learning-rate schedule: ``schedule(step) -> float32`` rate of ``step``'s shape.
+
+    ``step`` counts completed updates (the first update uses ``schedule(0)``). It may be a
+    Python int, an integer or float array, or a tracer. Negative steps are treated as 0.
+    Subclasses are frozen dataclasses made with :func:`schedule_class` and implement
+    ``_value(step)`` on a step that is already a non-negative array.
+
+    Float arguments given as Python numbers are used at their full (float64) precision
+    where it matters (a rate raised to the power of the step); passed into a jitted
+    function as an argument, they become float32 arrays like any other leaf.
+    """
+
+    name: ClassVar[str]
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        step = jnp.asarray(step)
+        if not (
+            jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)
+        ):
+            raise TypeError(
+                f"{self.name}: step must be an integer or float array, got {step.dtype}"
+            )
+        step = jnp.maximum(step, 0)
+        value = jnp.asarray(self._value(step), jnp.float32)
+        # A constant, or an argument of another shape, still gives the step's shape.
+        return jnp.broadcast_to(value, jnp.broadcast_shapes(value.shape, step.shape))
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(
+            f"{field.name}={getattr(self, field.name)!r}"
+            for field in dataclasses.fields(self)  # type: ignore[arg-type]
+        )
+        return f"{self.name}({arguments})"
+
+
+def schedule_class(name: str, static: tuple[str, ...] = ()) -> Any:
+    """Class decorator: a frozen dataclass registered as a pytree.
+
+    Args:
+      name: the public constructor's name, used in ``repr`` and error messages.
+      static: the fields that are structure (ints, modes, tuples of ints); all other
+        fields are leaves.
+    """
+
+    def decorate(cls: type) -> type:
+        cls.name = name  # type: ignore[attr-defined]
+        cls = dataclasses.dataclass(frozen=True, repr=False, eq=False)(cls)
+        fields = [field.name for field in dataclasses.fields(cls)]
+        return jax.tree_util.register_dataclass(
+            cls,
+            data_fields=[f for f in fields if f not in static],
+            meta_fields=[f for f in fields if f in static],
+        )
+
+    return decorate
+
+
+def as_float(value: Any) -> jax.Array:
+    """A float argument (number, array or tracer) as float32 for the arithmetic."""
+    return jnp.asarray(value).astype(jnp.float32)
+
+
+def cosine_interpolate(start: Any, end: Any, remaining: jax.Array, length: Any) -> jax.Array:
+    """``end + (start - end) * (1 + cos(pi * done / length)) / 2``, computed stably.
+
+    With ``done = length - remaining`` the bracket is ``2 sin^2(pi/2 * remaining/length)``.
+    The textbook form loses all digits near the end of a cycle in float32 (``1 + cos(x)``
+    cancels as x -> pi), where torch, in float64, still has them; the sine of the
+    remaining fraction keeps float32 within a few ulps of torch across the whole cycle.
+    """
+    fraction = jnp.clip(remaining / length, 0.0, 1.0)
+    return end + (start - end) * jnp.square(jnp.sin(0.5 * jnp.pi * fraction))
+
+
+# ------------------------------------------------------------------ arguments
+
+
+def check_nonnegative(owner: str, name: str, value: Any) -> None:
+    """A rate or value: finite and >= 0 (a tracer is not checked)."""
+    check(owner, name, value, lambda v: np.isfinite(v) & (v >= 0), "finite and >= 0")
+
+
+def check_positive(owner: str, name: str, value: Any) -> None:
+    """A factor: finite and > 0 (a tracer is not checked)."""
+    check(owner, name, value, lambda v: np.isfinite(v) & (v > 0), "finite and > 0")
+
+
+def check_flag(owner: str, name: str, value: Any) -> bool:
+    """A concrete boolean (``staircase``, ``three_phase``), as a Python bool."""
+    if isinstance(value, np.bool_):
+        value = bool(value)
+    if not isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+    return value
+
+
+def float_arg(value: Any) -> Any:
+    """A float argument as given, with a Python int made a float (``constant(1)`` and
+    ``constant(0.5)`` then have the same pytree structure, and the repr reads ``1.0``)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def power(base: Any, exponent: jax.Array) -> jax.Array:
+    """``base ** exponent`` in float32, for ``base > 0`` and a float32 ``exponent``.
+
+    A rate raised to the step amplifies the rounding of the rate: ``0.99`` rounded to
+    float32 and raised to the 3000th power is 1e-4 away from ``0.99 ** 3000`` in float64,
+    which is what torch computes. For a Python or NumPy number the rounding error of its
+    logarithm is put back as a second factor, so the result is within a few ulps of the
+    float64 one. A float32 array or tracer is taken as the exact value it holds.
+    """
+    result = jnp.power(as_float(base), exponent)
+    if isinstance(base, (float, int, np.floating, np.integer)) and float(base) > 0:
+        error = math.log(float(base)) - math.log(float(np.float32(base)))
+        if error:
+            # |exponent * error| <= 40 keeps the product finite however large the step;
+            # the clip only acts where the power itself is 0, 1 or capped by the caller.
+            result = result * jnp.exp(jnp.clip(exponent * error, -40.0, 40.0))
+    return result
+
+
+# ---------------------------------------------------------------------- steps
+#
+# A step is an integer (int32, or int64 under x64) or a float array, already >= 0. Step
+# arithmetic stays exact: integer steps are only compared, floor-divided and subtracted
+# in their own dtype, with Python ints that fit in it, and become float32 only as the
+# small differences that the formulas use. Nothing overflows at the int32 maximum.
+
+
+def _is_integer(step: jax.Array) -> bool:
+    return bool(jnp.issubdtype(step.dtype, jnp.integer))
+
+
+def _fits(step: jax.Array, value: int) -> bool:
+    info = jnp.iinfo(step.dtype)
+    return int(info.min) <= value <= int(info.max)
+
+
+def reached(step: jax.Array, point: float) -> jax.Array:
+    """``step >= point`` for a Python number ``point``, without overflow."""
+    if _is_integer(step):
+        point = math.ceil(point)
+        if point <= 0:
+            return jnp.ones(step.shape, bool)
+        if not _fits(step, point):
+            return jnp.zeros(step.shape, bool)
+    return step >= point
+
+
+def beyond(step: jax.Array, point: float) -> jax.Array:
+    """``step > point`` for a Python number ``point``, without overflow."""
+    if _is_integer(step):
+        return reached(step, math.floor(point) + 1)
+    return step > point
+
+
+def count_reached(step: jax.Array, points: Sequence[int]) -> jax.Array:
+    """How many of ``points`` are ``<= step`` (int32); a repeated point counts each time."""
+    if _is_integer(step):
+        points = [point for point in points if point <= int(jnp.iinfo(step.dtype).max)]
+    if not points:
+        return jnp.zeros(step.shape, jnp.int32)
+    table = np.asarray(points, dtype=step.dtype)
+    return jnp.sum(step[..., None] >= table, axis=-1, dtype=jnp.int32)
+
+
+def floor_divmod(step: jax.Array, period: int) -> tuple[jax.Array, jax.Array]:
+    """``(step // period, step % period)`` in the step's dtype, for an int ``period >= 1``."""
+    if _is_integer(step):
+        if not _fits(step, period):
+            return jnp.zeros_like(step), step
+        return step // period, step % period
+    quotient = jnp.floor(step / period)
+    return quotient, step - quotient * period
+
+
+def at_most(step: jax.Array, last: int) -> jax.Array:
+    """``min(step, last)`` in the step's dtype, for an int ``last >= 0``."""
+    if _is_integer(step) and not _fits(step, last):
+        return step
+    return jnp.minimum(step, last)
+
+
+def shift(step: jax.Array, start: int) -> jax.Array:
+    """``max(step - start, 0)`` in the step's dtype: the step a later phase sees."""
+    if _is_integer(step) and not _fits(step, start):
+        return jnp.zeros_like(step)
+    return jnp.maximum(step - start, 0)
+
+
+def offset(step: jax.Array, point: float) -> jax.Array:
+    """``step - point`` in float32, exact in the integer part of ``point``.
+
+    ``float32(step) - point`` would lose the low digits of both numbers once the step
+    passes 2**24; the difference itself is what the formulas need to full precision.
+    """
+    if _is_integer(step):
+        whole = math.floor(point)
+        if 0 <= whole and _fits(step, whole):
+            return (step - whole).astype(jnp.float32) - (point - whole)
+        return step.astype(jnp.float32) - point
+    return (step - point).astype(jnp.float32)
+
+
+def progress(step: jax.Array, start: float, end: float) -> tuple[jax.Array, jax.Array]:
+    """Steps done since ``start`` and steps remaining until ``end``, both in float32 and
+    clipped to ``[0, end - start]``, each exact on its own (no ``length - done``)."""
+    length = end - start
+    done = jnp.clip(offset(step, start), 0.0, length)
+    remaining = jnp.clip(-offset(step, end), 0.0, length)
+    return done, remaining
