@@ -23,9 +23,15 @@ from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
 from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
 from lrjax._base import add_decayed_weights as add_decayed_weights
 from lrjax._base import scale_by_learning_rate as scale_by_learning_rate
+from lrjax._hypergradient import HypergradientState as HypergradientState
+from lrjax._hypergradient import adam_hd as adam_hd
+from lrjax._hypergradient import hypergradient as hypergradient
+from lrjax._hypergradient import sgd_hd as sgd_hd
 from lrjax._inspect import current_learning_rate as current_learning_rate
 from lrjax._inspect import effective_learning_rates as effective_learning_rates
 from lrjax._inspect import set_hyperparams as set_hyperparams
+from lrjax._plateau import ReduceOnPlateauState as ReduceOnPlateauState
+from lrjax._plateau import reduce_on_plateau as reduce_on_plateau
 from lrjax._rmsprop import ScaleByCenteredRmsState as ScaleByCenteredRmsState
 from lrjax._rmsprop import ScaleByRmsState as ScaleByRmsState
 from lrjax._rmsprop import rmsprop as rmsprop

@@ -109,6 +109,9 @@ HYPERPARAM_RULES: dict[str, tuple[Callable[[np.ndarray], Any], str]] = {
     "lr_decay": (_nonnegative, "finite and >= 0"),
     "initial_accumulator_value": (_nonnegative, "finite and >= 0"),
     "hyper_lr": (_nonnegative, "finite and >= 0"),
+    "factor": (lambda v: (v > 0) & (v < 1), "in (0, 1)"),
+    "threshold": (_nonnegative, "finite and >= 0"),
+    "min_scale": (_unit_closed, "in [0, 1]"),
 }
 
 
@@ -418,8 +421,14 @@ def _scale_by_schedule(schedule: Schedule) -> optax.GradientTransformationExtraA
 
 
 def _scale(updates: optax.Updates, learning_rate: jax.Array) -> optax.Updates:
+    return scale_tree(updates, -jnp.asarray(learning_rate))
+
+
+def scale_tree(updates: optax.Updates, factor: jax.Array) -> optax.Updates:
+    """``factor × updates``, computed in float32 or wider and returned in each leaf's dtype."""
+
     def scale(u: jax.Array) -> jax.Array:
         dtype = compute_dtype(u.dtype)
-        return (u.astype(dtype) * -cast(learning_rate, dtype)).astype(u.dtype)
+        return (u.astype(dtype) * cast(factor, dtype)).astype(u.dtype)
 
     return jax.tree.map(scale, updates)

@@ -204,9 +204,9 @@ FACTORS = {
 def test_schedule_matches_torch_scheduler(method, factor):
     ours, theirs = _draw(method, {"momentum": True}, seed=7)
     base, f = ours["learning_rate"], FACTORS[factor]
-    schedule = lambda count: base * jnp.asarray(
-        [f(t) for t in range(NUM_STEPS + 1)], jnp.float32
-    )[count]
+    schedule = lambda count: (
+        base * jnp.asarray([f(t) for t in range(NUM_STEPS + 1)], jnp.float32)[count]
+    )
     ours["learning_rate"] = schedule
     params, gradients = _initial_params(7), _gradients(7, NUM_STEPS)
     expected = run_torch(
