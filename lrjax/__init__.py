@@ -23,6 +23,8 @@ from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
 from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
 from lrjax._base import add_decayed_weights as add_decayed_weights
 from lrjax._base import scale_by_learning_rate as scale_by_learning_rate
+from lrjax._finder import FinderResult as FinderResult
+from lrjax._finder import find_learning_rate as find_learning_rate
 from lrjax._hypergradient import HypergradientState as HypergradientState
 from lrjax._hypergradient import adam_hd as adam_hd
 from lrjax._hypergradient import hypergradient as hypergradient
@@ -39,5 +41,7 @@ from lrjax._rmsprop import scale_by_rms as scale_by_rms
 from lrjax._sgd import ScaleByMomentumState as ScaleByMomentumState
 from lrjax._sgd import scale_by_momentum as scale_by_momentum
 from lrjax._sgd import sgd as sgd
+from lrjax._sweep import SweepResult as SweepResult
+from lrjax._sweep import sweep as sweep
 
 __version__ = "0.1.0"

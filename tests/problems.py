@@ -1,0 +1,70 @@
+"""Problems whose answers are known, shared by the finder, sweep and plotting tests."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# A quadratic with curvatures in [0.1, 10]: plain SGD is stable below 2 / 10 = 0.2.
+CURVATURES = jnp.logspace(-1, 1, 20, dtype=jnp.float32)
+STABLE_LIMIT = 2.0 / 10.0
+
+
+def quadratic_loss(params, batch):
+    """``½ Σ λ_i (θ_i − b_i)²``: the batch holds noisy targets around 0."""
+    return 0.5 * jnp.sum(CURVATURES * jnp.square(params - batch))
+
+
+def quadratic_batches(num_steps: int, noise: float = 0.05, seed: int = 0) -> jax.Array:
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.normal(0.0, noise, (num_steps, 20)), jnp.float32)
+
+
+QUADRATIC_START = jnp.ones(20, jnp.float32)
+
+
+@functools.cache
+def digits():
+    """scikit-learn's 8×8 digits, scaled to [0, 1], split 1500 train / 297 test."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(x))
+    x, y = (x[order] / 16.0).astype(np.float32), y[order].astype(np.int32)
+    return (x[:1500], y[:1500]), (x[1500:], y[1500:])
+
+
+def mlp_init(seed: int = 0, hidden: int = 64):
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    return {
+        "w1": jax.random.normal(k1, (64, hidden)) * np.sqrt(2 / 64),
+        "b1": jnp.zeros(hidden),
+        "w2": jax.random.normal(k2, (hidden, 10)) * np.sqrt(1 / hidden),
+        "b2": jnp.zeros(10),
+    }
+
+
+def mlp_logits(params, x):
+    hidden = jax.nn.relu(x @ params["w1"] + params["b1"])
+    return hidden @ params["w2"] + params["b2"]
+
+
+def mlp_loss(params, batch):
+    x, y = batch
+    logits = jax.nn.log_softmax(mlp_logits(params, x))
+    return -jnp.mean(jnp.take_along_axis(logits, y[:, None], axis=1))
+
+
+def digits_batches(num_steps: int, batch_size: int = 64, seed: int = 0):
+    (x, y), _ = digits()
+    index = np.random.default_rng(seed).integers(0, len(x), (num_steps, batch_size))
+    return jnp.asarray(x[index]), jnp.asarray(y[index])
+
+
+def accuracy(params) -> float:
+    _, (x, y) = digits()
+    return float(np.mean(np.argmax(np.asarray(mlp_logits(params, x)), axis=1) == y))
