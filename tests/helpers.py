@@ -42,3 +42,113 @@ def _methods():
 
 METHODS = _methods()
 METHOD_NAMES = sorted(METHODS)
+
+
+from collections.abc import Callable  # noqa: E402
+from typing import Any, NamedTuple  # noqa: E402
+
+
+# Every schedule family (and its variants), built from one float argument ``v`` (the
+# initial or peak rate, or another float leaf), with the steps where its phases meet. The
+# schedule contract tests sweep over this list; ``v=0.1`` is the plain case.
+class ScheduleCase(NamedTuple):
+    build: Callable[[Any], Any]
+    steps: tuple[int, ...]
+
+
+def _half(step):
+    """A plain function as a child of warmup/join (module-level: a new lambda per build
+    would be a new static child, and a retrace)."""
+    import jax.numpy as jnp
+
+    return 0.05 * jnp.ones_like(step, jnp.float32)
+
+
+def _schedule_cases() -> dict[str, ScheduleCase]:
+    import optax
+
+    from lrjax import schedules as s
+
+    optax_exponential = optax.exponential_decay(0.1, 10, 0.5)
+    return {
+        "constant": ScheduleCase(lambda v: s.constant(v), (0, 1)),
+        "step_decay": ScheduleCase(lambda v: s.step_decay(v, 30, 0.5), (0, 29, 30, 31, 3000)),
+        "multistep_decay": ScheduleCase(
+            lambda v: s.multistep_decay(v, (10, 20, 20), 0.5), (0, 9, 10, 20, 21)
+        ),
+        "multistep_gamma": ScheduleCase(lambda v: s.multistep_decay(0.1, (10, 20), v), (0, 10, 20)),
+        "piecewise_constant": ScheduleCase(
+            lambda v: s.piecewise_constant((10, 20), (v, 0.05, 0.01)), (0, 9, 10, 20)
+        ),
+        "exponential_decay": ScheduleCase(lambda v: s.exponential_decay(v, 0.9, 10), (0, 10, 1000)),
+        "exponential_rate": ScheduleCase(
+            lambda v: s.exponential_decay(0.1, v + 0.8, 10), (0, 10, 1000)
+        ),
+        "exponential_staircase": ScheduleCase(
+            lambda v: s.exponential_decay(v, 0.5, 10, True, 1e-3), (0, 9, 10, 69, 70, 100)
+        ),
+        "exponential_growth": ScheduleCase(
+            lambda v: s.exponential_decay(0.01, 1.0 + v, 1, False, v), (0, 10, 24, 25, 1000)
+        ),
+        "inverse_time_decay": ScheduleCase(
+            lambda v: s.inverse_time_decay(v, 0.5, 10), (0, 10, 1000)
+        ),
+        "inverse_time_staircase": ScheduleCase(
+            lambda v: s.inverse_time_decay(0.1, v, 10, True), (0, 9, 10, 1000)
+        ),
+        "polynomial_decay": ScheduleCase(
+            lambda v: s.polynomial_decay(v, 1e-3, 100, 2.0), (0, 99, 100, 101)
+        ),
+        "polynomial_power": ScheduleCase(
+            lambda v: s.polynomial_decay(0.1, 0.0, 100, v + 0.4), (0, 99, 100, 101)
+        ),
+        "linear": ScheduleCase(lambda v: s.linear(v, 0.0, 100), (0, 99, 100, 101)),
+        "linear_rise": ScheduleCase(lambda v: s.linear(0.0, v, 100), (0, 1, 100)),
+        "cosine_decay": ScheduleCase(lambda v: s.cosine_decay(v, 100, 1e-3), (0, 1, 99, 100, 101)),
+        "cosine_restarts": ScheduleCase(lambda v: s.cosine_restarts(v, 10), (0, 9, 10, 11)),
+        "cosine_restarts_mult": ScheduleCase(
+            lambda v: s.cosine_restarts(0.1, 10, 2, 1e-3, v + 0.4), (0, 9, 10, 29, 30)
+        ),
+        "cosine_restarts_float_mult": ScheduleCase(
+            lambda v: s.cosine_restarts(v, 7, 1.5, 1e-3, 0.8), (0, 6, 7, 17, 18)
+        ),
+        "cyclic": ScheduleCase(lambda v: s.cyclic(1e-3, v, 10), (0, 10, 19, 20)),
+        "cyclic_triangular2": ScheduleCase(
+            lambda v: s.cyclic(v, 1.0, 5, 3, "triangular2"), (0, 5, 8, 9)
+        ),
+        "cyclic_exp_range": ScheduleCase(
+            lambda v: s.cyclic(1e-3, 0.1, 10, None, "exp_range", v + 0.89), (0, 10, 20, 1000)
+        ),
+        "one_cycle": ScheduleCase(lambda v: s.one_cycle(v, 100), (0, 29, 30, 99, 100)),
+        "one_cycle_three_phase": ScheduleCase(
+            lambda v: s.one_cycle(v, 100, 0.25, anneal="linear", three_phase=True),
+            (0, 24, 48, 49, 99),
+        ),
+        "one_cycle_div": ScheduleCase(
+            lambda v: s.one_cycle(0.1, 100, 0.3, 250 * v, 1e3 * v), (0, 29, 99)
+        ),
+        "inverse_sqrt": ScheduleCase(lambda v: s.inverse_sqrt(v, 10), (0, 1, 9, 10, 11)),
+        "wsd": ScheduleCase(lambda v: s.wsd(v, 10, 20, 30), (0, 10, 29, 30, 31, 59, 60, 61)),
+        "wsd_linear": ScheduleCase(
+            lambda v: s.wsd(v, 10, 20, 30, 1e-3, 1e-4, "linear"), (0, 10, 30, 59, 60)
+        ),
+        "wsd_cosine": ScheduleCase(
+            lambda v: s.wsd(0.1, 0, 20, 30, v, 1e-4, "cosine"), (0, 19, 20, 49, 50)
+        ),
+        "wsd_end": ScheduleCase(
+            lambda v: s.wsd(0.1, 10, 0, 30, 0.0, v, "1-sqrt"), (0, 10, 11, 39, 40)
+        ),
+        "warmup": ScheduleCase(lambda v: s.warmup(s.cosine_decay(v, 100), 10), (0, 9, 10, 110)),
+        "warmup_optax": ScheduleCase(lambda v: s.warmup(optax_exponential, 10, v), (0, 9, 10, 60)),
+        "join": ScheduleCase(
+            lambda v: s.join([s.linear(0.0, v, 10), s.cosine_decay(v, 90)], (10,)), (0, 9, 10, 100)
+        ),
+        "join_function": ScheduleCase(
+            lambda v: s.join([s.constant(v), _half, s.inverse_sqrt(v, 5)], (10, 20)),
+            (0, 10, 20, 25),
+        ),
+    }
+
+
+SCHEDULE_CASES = _schedule_cases()
+SCHEDULE_NAMES = sorted(SCHEDULE_CASES)

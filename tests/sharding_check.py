@@ -11,15 +11,15 @@ import sys
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from jax.sharding import Mesh, NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(__file__))
-from helpers import METHODS  # noqa: E402
+from helpers import METHODS
 
 SPECS = {"w": P("x", "y"), "b": P("y"), "r": P(), "v": P(None, "x")}
 SHAPES = {"w": (8, 16), "b": (16,), "r": (4, 4), "v": (3, 6)}

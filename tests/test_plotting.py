@@ -12,7 +12,7 @@ import lrjax
 from lrjax import plotting, schedules
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 @pytest.fixture(autouse=True)

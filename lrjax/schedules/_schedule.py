@@ -86,16 +86,23 @@ def as_float(value: Any) -> jax.Array:
     return jnp.asarray(value).astype(jnp.float32)
 
 
-def cosine_interpolate(start: Any, end: Any, remaining: jax.Array, length: Any) -> jax.Array:
+def cosine_interpolate(
+    start: Any, end: Any, remaining: jax.Array, length: Any, done: jax.Array
+) -> jax.Array:
     """``end + (start - end) * (1 + cos(pi * done / length)) / 2``, computed stably.
 
-    With ``done = length - remaining`` the bracket is ``2 sin^2(pi/2 * remaining/length)``.
-    The textbook form loses all digits near the end of a cycle in float32 (``1 + cos(x)``
-    cancels as x -> pi), where torch, in float64, still has them; the sine of the
-    remaining fraction keeps float32 within a few ulps of torch across the whole cycle.
+    With ``done + remaining = length`` this is
+    ``start * sin^2(pi/2 * remaining/length) + end * sin^2(pi/2 * done/length)``. The
+    textbook form loses all digits near the end of a cycle in float32 (``1 + cos(x)``
+    cancels as x -> pi), where torch, in float64, still has them; ``end + (start - end) * ...``
+    cancels when the rate rises (start < end). Two non-negative terms, each the sine of a
+    small angle near its own end of the cycle, keep float32 within a few ulps of torch
+    across the whole cycle. ``done`` and ``remaining`` are each computed exactly by the
+    caller (``length - remaining`` would cancel near the start).
     """
-    fraction = jnp.clip(remaining / length, 0.0, 1.0)
-    return end + (start - end) * jnp.square(jnp.sin(0.5 * jnp.pi * fraction))
+    weight_start = jnp.square(jnp.sin(0.5 * jnp.pi * jnp.clip(remaining / length, 0.0, 1.0)))
+    weight_end = jnp.square(jnp.sin(0.5 * jnp.pi * jnp.clip(done / length, 0.0, 1.0)))
+    return start * weight_start + end * weight_end
 
 
 # ------------------------------------------------------------------ arguments
@@ -128,23 +135,39 @@ def float_arg(value: Any) -> Any:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (float, int, np.floating, np.integer))
+
+
+def log_of(value: Any) -> jax.Array:
+    """``log(value)`` in float32; from the float64 value of a Python or NumPy number."""
+    if _is_number(value):
+        return jnp.float32(math.log(float(value)))
+    return jnp.log(as_float(value))
+
+
 def power(base: Any, exponent: jax.Array) -> jax.Array:
     """``base ** exponent`` in float32, for ``base > 0`` and a float32 ``exponent``.
 
     A rate raised to the step amplifies the rounding of the rate: ``0.99`` rounded to
-    float32 and raised to the 3000th power is 1e-4 away from ``0.99 ** 3000`` in float64,
-    which is what torch computes. For a Python or NumPy number the rounding error of its
+    float32 and raised to the 3000th power is 3e-5 (relative) away from ``0.99 ** 3000``
+    in float64, which is what torch computes. For a Python or NumPy number the rounding error of its
     logarithm is put back as a second factor, so the result is within a few ulps of the
     float64 one. A float32 array or tracer is taken as the exact value it holds.
     """
     result = jnp.power(as_float(base), exponent)
-    if isinstance(base, (float, int, np.floating, np.integer)) and float(base) > 0:
+    if _is_number(base) and float(base) > 0:
         error = math.log(float(base)) - math.log(float(np.float32(base)))
         if error:
             # |exponent * error| <= 40 keeps the product finite however large the step;
             # the clip only acts where the power itself is 0, 1 or capped by the caller.
             result = result * jnp.exp(jnp.clip(exponent * error, -40.0, 40.0))
     return result
+
+
+def complement_of_power(base: Any, exponent: jax.Array) -> jax.Array:
+    """``1 - base ** exponent``, accurate where the power is close to 1 (no cancellation)."""
+    return -jnp.expm1(exponent * log_of(base))
 
 
 # ---------------------------------------------------------------------- steps
@@ -224,7 +247,7 @@ def offset(step: jax.Array, point: float) -> jax.Array:
     """
     if _is_integer(step):
         whole = math.floor(point)
-        if 0 <= whole and _fits(step, whole):
+        if whole >= 0 and _fits(step, whole):
             return (step - whole).astype(jnp.float32) - (point - whole)
         return step.astype(jnp.float32) - point
     return (step - point).astype(jnp.float32)

@@ -1,0 +1,100 @@
+"""The list of schedules with their torch and Keras equivalents (``python -m lrjax schedules``)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Entry(NamedTuple):
+    name: str
+    shape: str
+    torch: str
+    keras: str
+
+
+CATALOG = (
+    Entry("constant(value)", "value", "ConstantLR(factor=1)", "a float"),
+    Entry("step_decay(init_value, step_size, gamma)", "init·gamma^⌊t/step_size⌋", "StepLR", "—"),
+    Entry(
+        "multistep_decay(init_value, milestones, gamma)",
+        "init·gamma^(milestones passed)",
+        "MultiStepLR",
+        "—",
+    ),
+    Entry(
+        "piecewise_constant(boundaries, values)",
+        "values[i] between boundaries",
+        "—",
+        "PiecewiseConstantDecay",
+    ),
+    Entry(
+        "exponential_decay(init_value, decay_rate, ...)",
+        "init·rate^(t/T)",
+        "ExponentialLR",
+        "ExponentialDecay",
+    ),
+    Entry(
+        "inverse_time_decay(init_value, decay_rate, ...)",
+        "init/(1+rate·t/T)",
+        "—",
+        "InverseTimeDecay",
+    ),
+    Entry(
+        "polynomial_decay(init_value, end_value, decay_steps, power)",
+        "(init−end)(1−t/N)^p+end",
+        "PolynomialLR",
+        "PolynomialDecay",
+    ),
+    Entry(
+        "linear(init_value, end_value, transition_steps)",
+        "straight line, then held",
+        "LinearLR",
+        "—",
+    ),
+    Entry(
+        "cosine_decay(init_value, decay_steps, end_value)",
+        "half cosine, then held",
+        "CosineAnnealingLR",
+        "CosineDecay",
+    ),
+    Entry(
+        "cosine_restarts(init_value, first_period, period_mult, ...)",
+        "SGDR cycles",
+        "CosineAnnealingWarmRestarts",
+        "CosineDecayRestarts",
+    ),
+    Entry("cyclic(base_value, max_value, step_size_up, ...)", "triangular cycles", "CyclicLR", "—"),
+    Entry("one_cycle(max_value, total_steps, ...)", "up, then down (1cycle)", "OneCycleLR", "—"),
+    Entry(
+        "inverse_sqrt(peak_value, warmup_steps)",
+        "warm-up, then peak·√(W/t)",
+        "—",
+        "— (Transformer)",
+    ),
+    Entry(
+        "wsd(peak_value, warmup_steps, stable_steps, decay_steps, ...)",
+        "warm-up, stable, decay",
+        "—",
+        "—",
+    ),
+    Entry(
+        "warmup(schedule, warmup_steps, init_value)",
+        "linear ramp, then schedule",
+        "SequentialLR(LinearLR, …)",
+        "CosineDecay(warmup_…)",
+    ),
+    Entry("join(schedules, boundaries)", "one schedule after another", "SequentialLR", "—"),
+)
+
+
+def describe() -> str:
+    """The catalog as an aligned text table."""
+    rows = [("lrjax.schedules.", "shape", "torch.optim.lr_scheduler", "Keras")]
+    rows += [(e.name, e.shape, e.torch, e.keras) for e in CATALOG]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

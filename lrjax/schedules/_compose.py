@@ -1,0 +1,151 @@
+"""Schedules made of other schedules: ``warmup`` in front of one, ``join`` of several."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lrjax._base import check_integer
+from lrjax.schedules._schedule import (
+    Schedule,
+    as_float,
+    check_nonnegative,
+    float_arg,
+    progress,
+    reached,
+    schedule_class,
+    shift,
+)
+
+
+@schedule_class("function", static=("function",))
+class _Function(Schedule):
+    """Any ``step -> rate`` callable (an optax schedule, a lambda) as a :class:`Schedule`.
+
+    The callable is static: it has no leaves to trace, and an lrjax schedule holding it
+    stays a pytree of arrays. lrjax schedules are kept as they are, leaves and all.
+    """
+
+    function: Callable[[jax.Array], Any]
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        return as_float(self.function(step))
+
+    def __repr__(self) -> str:
+        return repr(self.function)
+
+
+def _as_schedule(owner: str, name: str, schedule: Any) -> Schedule:
+    if isinstance(schedule, Schedule):
+        return schedule
+    if not callable(schedule):
+        raise ValueError(f"{owner}: {name} must be a callable step -> rate, got {schedule!r}")
+    return _Function(function=schedule)
+
+
+@schedule_class("warmup", static=("warmup_steps",))
+class _Warmup(Schedule):
+    schedule: Schedule
+    warmup_steps: int
+    init_value: Any
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        warmup = self.warmup_steps
+        target = self.schedule(jnp.zeros_like(step))
+        done, remaining = progress(step, 0, warmup)
+        ramp = (as_float(self.init_value) * remaining + target * done) / warmup
+        return jnp.where(reached(step, warmup), self.schedule(shift(step, warmup)), ramp)
+
+
+def warmup(
+    schedule: Callable[[jax.Array], Any], warmup_steps: int, init_value: float | jax.Array = 0.0
+) -> Schedule:
+    """A linear warm-up from ``init_value`` to ``schedule(0)``, then ``schedule``, delayed.
+
+    .. math:: \\eta_t = \\begin{cases}
+       \\eta_{init} + (s(0) - \\eta_{init}) \\, t / W & t < W \\\\
+       s(t - W) & t \\ge W
+       \\end{cases}
+
+    Args:
+      schedule: s, any ``step -> rate`` callable: an lrjax schedule, an optax schedule
+        or a function.
+      warmup_steps: W, an integer >= 1.
+      init_value: the rate at step 0, finite and >= 0.
+
+    Returns:
+      A :class:`Schedule`.
+
+    Example:
+      >>> from lrjax import schedules
+      >>> schedule = schedules.warmup(schedules.cosine_decay(1.0, 10), warmup_steps=4)
+      >>> [round(float(schedule(t)), 6) for t in (0, 2, 4, 9, 14)]
+      [0.0, 0.5, 1.0, 0.5, 0.0]
+
+    torch: ``SequentialLR(optimizer, [LinearLR(optimizer, start_factor, total_iters=W),
+    main], milestones=[W])``; optax: ``optax.join_schedules([optax.linear_schedule(...),
+    schedule], [W])``.
+    """
+    schedule = _as_schedule("warmup", "schedule", schedule)
+    warmup_steps = check_integer("warmup", "warmup_steps", warmup_steps, 1)
+    check_nonnegative("warmup", "init_value", init_value)
+    return _Warmup(schedule=schedule, warmup_steps=warmup_steps, init_value=float_arg(init_value))
+
+
+@schedule_class("join", static=("boundaries",))
+class _Join(Schedule):
+    schedules: tuple[Schedule, ...]
+    boundaries: tuple[int, ...]
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        value = self.schedules[0](step)
+        for start, schedule in zip(self.boundaries, self.schedules[1:], strict=True):
+            value = jnp.where(reached(step, start), schedule(shift(step, start)), value)
+        return value
+
+
+def join(schedules: Sequence[Callable[[jax.Array], Any]], boundaries: Sequence[int]) -> Schedule:
+    """One schedule after another: ``schedules[i]`` on ``boundaries[i-1] <= t < boundaries[i]``.
+
+    .. math:: \\eta_t = s_i(t - b_{i-1}) \\quad \\text{for } b_{i-1} \\le t < b_i,
+       \\qquad b_{-1} = 0,\\ b_n = \\infty
+
+    Each schedule sees the steps since its own start, so it begins at its step 0.
+
+    Args:
+      schedules: the sᵢ, any ``step -> rate`` callables (lrjax or optax schedules,
+        functions), one more than ``boundaries``.
+      boundaries: the steps bᵢ at which the next schedule starts: integers >= 1, strictly
+        increasing.
+
+    Returns:
+      A :class:`Schedule`.
+
+    Example:
+      >>> from lrjax import schedules
+      >>> schedule = schedules.join(
+      ...     [schedules.linear(0.0, 1.0, 10), schedules.cosine_decay(1.0, 90)], boundaries=[10])
+      >>> [round(float(schedule(t)), 6) for t in (0, 5, 10, 55, 100)]
+      [0.0, 0.5, 1.0, 0.5, 0.0]
+
+    The intent of torch ``SequentialLR(optimizer, schedulers, milestones)`` (which hands
+    each scheduler its step count, so chained schedulers can disagree at a milestone), and
+    ``optax.join_schedules``.
+    """
+    schedules = tuple(_as_schedule("join", f"schedules[{i}]", s) for i, s in enumerate(schedules))
+    boundaries = tuple(
+        check_integer("join", f"boundaries[{i}]", boundary, 1)
+        for i, boundary in enumerate(boundaries)
+    )
+    if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
+        raise ValueError(f"join: boundaries must be strictly increasing, got {boundaries}")
+    if len(schedules) != len(boundaries) + 1:
+        raise ValueError(
+            f"join: schedules must have len(boundaries) + 1 = {len(boundaries) + 1} entries, "
+            f"got {len(schedules)}"
+        )
+    return _Join(schedules=schedules, boundaries=boundaries)

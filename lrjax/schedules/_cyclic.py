@@ -1,0 +1,255 @@
+"""Cyclical schedules: triangular cycles (``cyclic``) and the 1cycle policy (``one_cycle``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lrjax._base import check, check_choice, check_integer
+from lrjax.schedules._schedule import (
+    Schedule,
+    as_float,
+    at_most,
+    beyond,
+    check_flag,
+    check_nonnegative,
+    check_positive,
+    complement_of_power,
+    cosine_interpolate,
+    float_arg,
+    floor_divmod,
+    offset,
+    power,
+    progress,
+    schedule_class,
+)
+
+
+@schedule_class("cyclic", static=("step_size_up", "step_size_down", "mode"))
+class _Cyclic(Schedule):
+    base_value: Any
+    max_value: Any
+    step_size_up: int
+    step_size_down: int
+    mode: str
+    gamma: Any
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        up, down = self.step_size_up, self.step_size_down
+        # The position in the cycle by integer division; torch's float 1 + t/total - cycle
+        # drifts by ulps that grow with t.
+        cycle, position = floor_divmod(step, up + down)
+        # The height h in the cycle and its complement 1 - h, each from exact step counts:
+        # base + (max - base) h cancels when base > max.
+        past_top = offset(position, up)
+        height, depth = position.astype(jnp.float32) / up, -past_top / up
+        if down:
+            falling = beyond(position, up)
+            height = jnp.where(falling, -offset(position, up + down) / down, height)
+            depth = jnp.where(falling, past_top / down, depth)
+        base, peak = as_float(self.base_value), as_float(self.max_value)
+        if self.mode == "triangular":
+            return base * depth + peak * height
+        # The top is scaled by s: base + (max - base) h s = base (1 - h) + h (base (1 - s) + max s).
+        exponent, factor = (
+            (cycle.astype(jnp.float32), 0.5)
+            if self.mode == "triangular2"
+            else (step.astype(jnp.float32), self.gamma)
+        )
+        scale, rest = power(factor, exponent), complement_of_power(factor, exponent)
+        return base * depth + height * (base * rest + peak * scale)
+
+
+def cyclic(
+    base_value: float | jax.Array,
+    max_value: float | jax.Array,
+    step_size_up: int = 2000,
+    step_size_down: int | None = None,
+    mode: str = "triangular",
+    gamma: float | jax.Array = 1.0,
+) -> Schedule:
+    """Cyclical learning rate: up from ``base_value`` to ``max_value`` and back, repeatedly.
+
+    With c the cycle (from 0) and h the height in it (0 → 1 over ``step_size_up`` steps,
+    1 → 0 over ``step_size_down``),
+
+    .. math:: \\eta_t = \\eta_{base} + (\\eta_{max} - \\eta_{base}) \\, h_t \\, s_t, \\qquad
+       s_t = 1 \\text{ (triangular)},\\ 2^{-c} \\text{ (triangular2)},\\ \\gamma^t
+       \\text{ (exp\\_range)}
+
+    Args:
+      base_value: the rate at the start of each cycle, finite and >= 0.
+      max_value: the rate at the top of an unscaled cycle, finite and >= 0.
+      step_size_up: the steps from the bottom of a cycle to its top, an integer >= 1.
+      step_size_down: the steps from the top back to the bottom, an integer >= 0
+        (0 gives a sawtooth); None means ``step_size_up``.
+      mode: ``"triangular"``, ``"triangular2"`` (the height halves each cycle) or
+        ``"exp_range"`` (the height is scaled by γ^t).
+      gamma: γ of ``"exp_range"``, in (0, 1].
+
+    Returns:
+      A :class:`Schedule`.
+
+    Example:
+      >>> from lrjax import schedules
+      >>> schedule = schedules.cyclic(0.0, 1.0, step_size_up=2, mode="triangular2")
+      >>> [float(schedule(t)) for t in range(9)]
+      [0.0, 0.5, 1.0, 0.5, 0.0, 0.25, 0.5, 0.25, 0.0]
+
+    Equivalent to the learning rates of torch ``CyclicLR(optimizer, base_lr, max_lr,
+    step_size_up, step_size_down, mode, gamma)``; momentum cycling is not part of a
+    schedule. torch's ``triangular2`` raises ``OverflowError`` after 1024 cycles (it
+    computes ``2.0 ** cycle``); here the height underflows to 0 and the rate settles at
+    ``base_value``.
+
+    References:
+      Smith, Cyclical Learning Rates for Training Neural Networks, WACV 2017,
+      https://arxiv.org/abs/1506.01186
+    """
+    check_nonnegative("cyclic", "base_value", base_value)
+    check_nonnegative("cyclic", "max_value", max_value)
+    step_size_up = check_integer("cyclic", "step_size_up", step_size_up, 1)
+    if step_size_down is None:
+        step_size_down = step_size_up
+    step_size_down = check_integer("cyclic", "step_size_down", step_size_down, 0)
+    check_choice("cyclic", "mode", mode, ("triangular", "triangular2", "exp_range"))
+    check("cyclic", "gamma", gamma, lambda v: (v > 0) & (v <= 1), "in (0, 1]")
+    return _Cyclic(
+        base_value=float_arg(base_value),
+        max_value=float_arg(max_value),
+        step_size_up=step_size_up,
+        step_size_down=step_size_down,
+        mode=mode,
+        gamma=float_arg(gamma),
+    )
+
+
+@schedule_class("one_cycle", static=("total_steps", "pct_start", "anneal", "three_phase"))
+class _OneCycle(Schedule):
+    max_value: Any
+    total_steps: int
+    pct_start: float
+    div_factor: Any
+    final_div_factor: Any
+    anneal: str
+    three_phase: bool
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        peak = as_float(self.max_value)
+        initial = peak / as_float(self.div_factor)
+        final = initial / as_float(self.final_div_factor)
+        last = self.total_steps - 1
+        # torch's phase ends, in torch's float64 arithmetic: the phases end between steps
+        # when pct_start * total_steps is fractional.
+        warm_end = float(self.pct_start * self.total_steps) - 1
+        if self.three_phase:
+            phases = [
+                (0.0, warm_end, initial, peak),
+                (warm_end, float(2 * self.pct_start * self.total_steps) - 2, peak, initial),
+            ]
+        else:
+            phases = [(0.0, warm_end, initial, peak)]
+        phases.append((phases[-1][1], float(last), phases[-1][3], final))
+        step = at_most(step, last)
+        value = self._anneal(step, *phases[-1])
+        for phase in reversed(phases[:-1]):
+            value = jnp.where(beyond(step, phase[1]), value, self._anneal(step, *phase))
+        return value
+
+    def _anneal(
+        self, step: jax.Array, start: float, end: float, start_value: Any, end_value: Any
+    ) -> jax.Array:
+        length = end - start
+        done: Any
+        remaining: Any
+        if length >= 1:
+            done, remaining = progress(step, start, end)
+        else:
+            # At most one whole step lies in a phase this short: the end of the phase, or
+            # step 0 in the first. Its fraction is taken in float64, as torch does, since
+            # float32 cannot resolve the phase; a phase of length 0 (torch divides 0 by 0
+            # at step 0 when pct_start * total_steps == 1) is taken at its end.
+            fraction = min(max((math.floor(end) - start) / length, 0.0), 1.0) if length > 0 else 1.0
+            done, remaining, length = fraction, 1.0 - fraction, 1.0
+        if self.anneal == "cos":
+            return cosine_interpolate(start_value, end_value, remaining, length, done)
+        return (start_value * remaining + end_value * done) / length
+
+
+def one_cycle(
+    max_value: float | jax.Array,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float | jax.Array = 25.0,
+    final_div_factor: float | jax.Array = 1e4,
+    anneal: str = "cos",
+    three_phase: bool = False,
+) -> Schedule:
+    """The 1cycle policy: warm up to ``max_value``, then anneal far below the start.
+
+    The rate goes from ``max_value / div_factor`` up to ``max_value`` over the first
+    ``pct_start`` of the steps, then down to ``max_value / (div_factor * final_div_factor)``
+    at step ``total_steps - 1``. With ``three_phase`` it first comes back down to the
+    initial rate symmetrically, then anneals to the final one. Each phase is a half cosine
+    (``anneal="cos"``) or a straight line (``"linear"``).
+
+    .. math:: \\eta = \\eta_{end} + (\\eta_{start} - \\eta_{end}) \\, \\tfrac12 (1 + \\cos \\pi p)
+       \\quad \\text{or} \\quad \\eta_{start} + (\\eta_{end} - \\eta_{start}) \\, p
+
+    with p the fraction of the phase done.
+
+    Args:
+      max_value: the peak rate, finite and >= 0.
+      total_steps: the number of steps of the whole cycle, an integer >= 1.
+      pct_start: the fraction of the steps spent warming up, in [0, 1]; a Python number,
+        since it places the phase boundaries.
+      div_factor: the initial rate is ``max_value / div_factor``; finite and > 0.
+      final_div_factor: the final rate is ``initial / final_div_factor``; finite and > 0.
+      anneal: ``"cos"`` or ``"linear"``.
+      three_phase: warm up, come back down to the initial rate, then anneal (the paper's
+        version) instead of warming up and annealing (fastai's).
+
+    Returns:
+      A :class:`Schedule`.
+
+    Example:
+      >>> from lrjax import schedules
+      >>> schedule = schedules.one_cycle(1.0, total_steps=10, pct_start=0.5,
+      ...                                div_factor=10.0, final_div_factor=10.0, anneal="linear")
+      >>> [round(float(schedule(t)), 6) for t in (0, 2, 4, 9, 20)]
+      [0.1, 0.55, 1.0, 0.01, 0.01]
+
+    Equivalent to the learning rates of torch ``OneCycleLR(optimizer, max_lr, total_steps,
+    pct_start, anneal_strategy=anneal, div_factor, final_div_factor, three_phase)`` on
+    steps 0..total_steps-1. torch extrapolates the last phase at step total_steps and
+    raises after it; this schedule holds the final rate from step total_steps - 1 on.
+    Where ``pct_start * total_steps == 1`` torch divides by zero at step 0; here step 0 is
+    the end of the warm-up, ``max_value``. Momentum cycling is not part of a schedule.
+
+    References:
+      Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
+      Learning Rates, 2017, https://arxiv.org/abs/1708.07120
+    """
+    check_nonnegative("one_cycle", "max_value", max_value)
+    total_steps = check_integer("one_cycle", "total_steps", total_steps, 1)
+    if isinstance(pct_start, bool) or not isinstance(pct_start, (int, float)):
+        raise ValueError(
+            f"one_cycle: pct_start must be a concrete number in [0, 1], got {pct_start!r}"
+        )
+    check("one_cycle", "pct_start", pct_start, lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
+    check_positive("one_cycle", "div_factor", div_factor)
+    check_positive("one_cycle", "final_div_factor", final_div_factor)
+    check_choice("one_cycle", "anneal", anneal, ("cos", "linear"))
+    three_phase = check_flag("one_cycle", "three_phase", three_phase)
+    return _OneCycle(
+        max_value=float_arg(max_value),
+        total_steps=total_steps,
+        pct_start=float(pct_start),
+        div_factor=float_arg(div_factor),
+        final_div_factor=float_arg(final_div_factor),
+        anneal=anneal,
+        three_phase=three_phase,
+    )

@@ -1,0 +1,804 @@
+"""Schedules: closed forms, argument checks, the contract every schedule keeps, properties."""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import SCHEDULE_CASES, SCHEDULE_NAMES
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lrjax
+from lrjax import schedules
+
+T = np.arange(400)
+INT32_MAX = 2**31 - 1
+# Steps where float32 and int32 arithmetic would break: past 2**24 (float32 stops
+# counting whole numbers) and at the int32 maximum.
+HUGE_STEPS = np.array(
+    [0, 1, 2, 3, 10, 999, 2**16, 2**24 - 1, 2**24, 2**24 + 1, 2**30, INT32_MAX - 1, INT32_MAX],
+    np.int32,
+)
+
+
+def assert_close(actual: jax.Array, expected: np.ndarray, rtol: float = 1e-5) -> None:
+    assert actual.dtype == jnp.float32
+    chex.assert_trees_all_close(
+        np.asarray(actual, np.float64), np.asarray(expected, np.float64), rtol=rtol
+    )
+
+
+def values(schedule: schedules.Schedule, steps: np.ndarray = T) -> jax.Array:
+    return schedule(jnp.asarray(steps))
+
+
+# ------------------------------------------------------------------- closed forms
+
+
+def test_constant():
+    assert_close(values(schedules.constant(0.3), HUGE_STEPS), np.full(len(HUGE_STEPS), 0.3))
+    assert_close(values(schedules.constant(2)), np.full(len(T), 2.0))
+
+
+def test_step_decay():
+    assert_close(values(schedules.step_decay(0.1, 30, 0.5)), 0.1 * 0.5 ** (T // 30))
+
+
+def test_multistep_decay_counts_repeated_milestones():
+    schedule = schedules.multistep_decay(0.1, [0, 10, 20, 20, 50], 0.5)
+    counts = 1 + (T >= 10).astype(int) + 2 * (T >= 20) + (T >= 50)
+    assert_close(values(schedule), 0.1 * 0.5**counts)
+
+
+def test_piecewise_constant():
+    schedule = schedules.piecewise_constant([10, 20], [0.3, 0.2, 0.1])
+    assert_close(values(schedule), np.select([T < 10, T < 20], [0.3, 0.2], 0.1))
+    assert_close(values(schedules.piecewise_constant([], [0.3])), np.full(len(T), 0.3))
+
+
+def test_exponential_decay():
+    assert_close(values(schedules.exponential_decay(1.0, 0.5, 10)), 0.5 ** (T / 10))
+    assert_close(
+        values(schedules.exponential_decay(1.0, 0.5, 10, staircase=True)), 0.5 ** (T // 10)
+    )
+
+
+def test_exponential_decay_end_value_is_a_floor_or_a_cap():
+    floor = schedules.exponential_decay(1.0, 0.5, 10, staircase=True, end_value=0.1)
+    assert_close(values(floor), np.maximum(0.5 ** (T // 10), 0.1))
+    cap = schedules.exponential_decay(0.01, 1.1, end_value=0.1)
+    assert_close(values(cap), np.minimum(0.01 * 1.1**T, 0.1))
+    capped = np.minimum(0.01 * 1.1 ** np.minimum(HUGE_STEPS, 100).astype(float), 0.1)
+    assert_close(values(cap, HUGE_STEPS), capped)
+
+
+def test_inverse_time_decay():
+    assert_close(values(schedules.inverse_time_decay(1.0, 0.5, 10)), 1 / (1 + 0.5 * T / 10))
+    staircase = schedules.inverse_time_decay(1.0, 0.5, 10, staircase=True)
+    assert_close(values(staircase), 1 / (1 + 0.5 * (T // 10)))
+
+
+def test_polynomial_decay():
+    schedule = schedules.polynomial_decay(1.0, 0.01, 100, power=2.0)
+    assert_close(values(schedule), 0.99 * (1 - np.minimum(T, 100) / 100) ** 2 + 0.01)
+    rising = schedules.polynomial_decay(0.0, 1.0, 100, power=0.5)
+    assert_close(values(rising), -((1 - np.minimum(T, 100) / 100) ** 0.5) + 1.0)
+
+
+def test_linear():
+    assert_close(values(schedules.linear(1.0, 0.0, 100)), 1 - np.minimum(T, 100) / 100)
+    assert_close(values(schedules.linear(0.1, 1.0, 100)), 0.1 + 0.9 * np.minimum(T, 100) / 100)
+
+
+def test_cosine_decay_holds_end_value():
+    expected = 0.01 + 0.5 * 0.99 * (1 + np.cos(np.pi * np.minimum(T, 100) / 100))
+    assert_close(values(schedules.cosine_decay(1.0, 100, 0.01)), expected)
+
+
+def sgdr(
+    init: float, first: int, mult: float, end: float, decay: float, steps: np.ndarray
+) -> np.ndarray:
+    """SGDR by walking the cycles in exact rational arithmetic."""
+    out = []
+    for step in steps:
+        cycle, start, length = 0, Fraction(0), Fraction(first)
+        while start + length <= step:
+            cycle, start, length = cycle + 1, start + length, length * Fraction(mult)
+        fraction = float((step - start) / length)
+        out.append(end + (init - end) * decay**cycle * 0.5 * (1 + math.cos(math.pi * fraction)))
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize(
+    ("first", "mult"), [(10, 1), (10, 2), (3, 3), (8, 1.5), (5, 1.25), (4, 2.5)]
+)
+def test_cosine_restarts(first, mult):
+    schedule = schedules.cosine_restarts(1.0, first, mult, end_value=0.01, peak_decay=0.7)
+    assert_close(values(schedule), sgdr(1.0, first, mult, 0.01, 0.7, T))
+
+
+@pytest.mark.parametrize("mult", [2, 3])
+def test_cosine_restarts_restarts_on_the_exact_step_near_int32_max(mult):
+    # The last restart below 2**31: S_i = (mult**i - 1) / (mult - 1), where a float32 cycle
+    # index would be off by one.
+    i = int(math.log(INT32_MAX * (mult - 1) + 1, mult))
+    restart = (mult**i - 1) // (mult - 1)
+    schedule = schedules.cosine_restarts(1.0, 1, mult)
+    assert float(schedule(restart)) == 1.0
+    assert float(schedule(restart - 1)) < 1e-15
+
+
+def test_cosine_restarts_peak_decay_keeps_the_floor():
+    # Keras's m_mul with alpha: the height above end_value halves each cycle.
+    schedule = schedules.cosine_restarts(1.0, 10, end_value=0.1, peak_decay=0.5)
+    assert_close(values(schedule, np.array([0, 10, 20, 30])), [1.0, 0.55, 0.325, 0.2125])
+    assert_close(values(schedule, np.array([5, 15])), [0.55, 0.325])
+
+
+def test_cyclic_modes():
+    def triangle(t, up, down):
+        position = t % (up + down)
+        return np.where(position <= up, position / up, (up + down - position) / down)
+
+    cycle = T // 8
+    assert_close(values(schedules.cyclic(0.1, 1.0, 5, 3)), 0.1 + 0.9 * triangle(T, 5, 3))
+    triangular2 = schedules.cyclic(0.1, 1.0, 5, 3, "triangular2")
+    assert_close(values(triangular2), 0.1 + 0.9 * triangle(T, 5, 3) * 0.5**cycle)
+    exp_range = schedules.cyclic(0.1, 1.0, 5, 3, "exp_range", gamma=0.99)
+    assert_close(values(exp_range), 0.1 + 0.9 * triangle(T, 5, 3) * 0.99**T)
+    sawtooth = schedules.cyclic(0.0, 1.0, 4, 0)
+    assert_close(values(sawtooth), (T % 4) / 4)
+
+
+def test_one_cycle_phases():
+    schedule = schedules.one_cycle(1.0, 101, pct_start=0.2, div_factor=10.0, final_div_factor=100.0)
+    # Up from 0.1 to 1 on [0, 0.2 * 101 - 1], down to 1e-3 at step 100, then held.
+    warm_end = 0.2 * 101 - 1
+    t = np.minimum(T, 100)
+    up = 1.0 + (0.1 - 1.0) * 0.5 * (1 + np.cos(np.pi * t / warm_end))
+    down = 1e-3 + (1.0 - 1e-3) * 0.5 * (1 + np.cos(np.pi * (t - warm_end) / (100 - warm_end)))
+    assert_close(values(schedule), np.where(t <= warm_end, up, down))
+    three = schedules.one_cycle(1.0, 100, 0.25, 10.0, 10.0, anneal="linear", three_phase=True)
+    assert_close(values(three, np.array([0, 24, 48, 99, 200])), [0.1, 1.0, 0.1, 0.01, 0.01])
+    degenerate = schedules.one_cycle(1.0, 10, pct_start=0.1)  # pct_start * total_steps == 1
+    assert float(degenerate(0)) == 1.0
+
+
+def test_inverse_sqrt():
+    expected = np.where(T <= 10, T / 10, np.sqrt(10 / np.maximum(T, 1)))
+    assert_close(values(schedules.inverse_sqrt(1.0, 10)), expected)
+    assert float(schedules.inverse_sqrt(1.0, 10)(0)) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("shape", "f"),
+    [
+        ("linear", lambda tau: 1 - tau),
+        ("cosine", lambda tau: 0.5 * (1 + np.cos(np.pi * tau))),
+        ("1-sqrt", lambda tau: 1 - np.sqrt(tau)),
+    ],
+)
+def test_wsd_shapes(shape, f):
+    schedule = schedules.wsd(1.0, 20, 100, 200, init_value=0.1, end_value=0.01, decay_shape=shape)
+    tau = np.clip((T - 120) / 200, 0, 1)
+    expected = np.where(T < 20, 0.1 + 0.9 * T / 20, np.where(T < 120, 1.0, 0.01 + 0.99 * f(tau)))
+    assert_close(values(schedule), expected)
+    assert float(schedule(320)) == pytest.approx(0.01)
+    assert float(schedule(INT32_MAX)) == pytest.approx(0.01)
+
+
+def test_wsd_without_warmup_or_stable_phase():
+    assert_close(
+        values(schedules.wsd(1.0, 0, 0, 100, decay_shape="linear")), 1 - np.minimum(T, 100) / 100
+    )
+
+
+def test_warmup_ramps_to_the_schedule_and_delays_it():
+    schedule = schedules.warmup(schedules.cosine_decay(1.0, 100), 10, init_value=0.2)
+    later = 0.5 * (1 + np.cos(np.pi * np.clip(T - 10, 0, 100) / 100))
+    assert_close(values(schedule), np.where(T < 10, 0.2 + 0.8 * T / 10, later))
+
+
+def test_warmup_and_join_take_any_callable():
+    from_optax = schedules.warmup(optax.linear_schedule(1.0, 0.0, 100), 10)
+    assert_close(values(from_optax), np.where(T < 10, T / 10, 1 - np.clip(T - 10, 0, 100) / 100))
+    joined = schedules.join(
+        [lambda t: 0.5, optax.constant_schedule(0.25), schedules.linear(1.0, 0.0, 10)], [5, 7]
+    )
+    assert_close(
+        values(joined), np.select([T < 5, T < 7], [0.5, 0.25], 1 - np.clip(T - 7, 0, 10) / 10)
+    )
+
+
+def test_join_gives_each_schedule_its_own_steps():
+    schedule = schedules.join(
+        [schedules.linear(0.0, 1.0, 10), schedules.step_decay(1.0, 10, 0.5)], [10]
+    )
+    assert_close(values(schedule), np.where(T < 10, T / 10, 0.5 ** ((T - 10) // 10)))
+
+
+def test_negative_and_float_steps():
+    schedule = schedules.cosine_decay(1.0, 100)
+    assert float(schedule(-5)) == 1.0
+    assert_close(
+        schedule(jnp.asarray([2.5, 50.0], jnp.float32)),
+        0.5 * (1 + np.cos(np.pi * np.array([2.5, 50]) / 100)),
+    )
+
+
+# --------------------------------------------------------------------- validation
+
+
+INVALID = [
+    (lambda: schedules.constant(-0.1), "constant: value must be finite and >= 0, got -0.1"),
+    (lambda: schedules.constant(float("nan")), "constant: value must be finite and >= 0, got nan"),
+    (lambda: schedules.step_decay(0.1, 0), "step_decay: step_size must be an integer >= 1, got 0"),
+    (
+        lambda: schedules.step_decay(0.1, 2.5),
+        "step_decay: step_size must be a concrete integer >= 1, got 2.5",
+    ),
+    (lambda: schedules.step_decay(0.1, 10, 0.0), "step_decay: gamma must be in (0, 1], got 0.0"),
+    (lambda: schedules.step_decay(0.1, 10, 1.5), "step_decay: gamma must be in (0, 1], got 1.5"),
+    (
+        lambda: schedules.step_decay(-1.0, 10),
+        "step_decay: init_value must be finite and >= 0, got -1.0",
+    ),
+    (
+        lambda: schedules.multistep_decay(0.1, [30, 10]),
+        "multistep_decay: milestones must be non-decreasing, got (30, 10)",
+    ),
+    (
+        lambda: schedules.multistep_decay(0.1, [-1]),
+        "multistep_decay: milestones[0] must be an integer >= 0, got -1",
+    ),
+    (
+        lambda: schedules.multistep_decay(0.1, [10], -0.5),
+        "multistep_decay: gamma must be finite and > 0, got -0.5",
+    ),
+    (
+        lambda: schedules.piecewise_constant([10, 10], [1.0, 0.5, 0.1]),
+        "piecewise_constant: boundaries must be strictly increasing, got (10, 10)",
+    ),
+    (
+        lambda: schedules.piecewise_constant([0], [1.0, 0.5]),
+        "piecewise_constant: boundaries[0] must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.piecewise_constant([10], [1.0]),
+        "piecewise_constant: values must have len(boundaries) + 1 = 2 entries, got 1",
+    ),
+    (
+        lambda: schedules.piecewise_constant([10], [1.0, -1.0]),
+        "piecewise_constant: values[1] must be finite and >= 0, got -1.0",
+    ),
+    (
+        lambda: schedules.exponential_decay(0.1, 0.0),
+        "exponential_decay: decay_rate must be finite and > 0, got 0.0",
+    ),
+    (
+        lambda: schedules.exponential_decay(0.1, 1.5),
+        "exponential_decay: decay_rate must be <= 1 without an end_value (a growing rate needs"
+        " end_value as its cap), got 1.5",
+    ),
+    (
+        lambda: schedules.exponential_decay(1e-30, 1.1, end_value=1.0),
+        "exponential_decay: end_value must be at most 1e+17 * init_value for a growing rate,"
+        " got 1.0",
+    ),
+    (
+        lambda: schedules.exponential_decay(0.1, 0.9, 0),
+        "exponential_decay: transition_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.exponential_decay(0.1, 0.9, staircase="yes"),
+        "exponential_decay: staircase must be True or False, got 'yes'",
+    ),
+    (
+        lambda: schedules.exponential_decay(0.1, 0.9, end_value=-1.0),
+        "exponential_decay: end_value must be finite and >= 0, got -1.0",
+    ),
+    (
+        lambda: schedules.inverse_time_decay(0.1, 0.5, 0),
+        "inverse_time_decay: decay_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.inverse_time_decay(0.1, -0.5),
+        "inverse_time_decay: decay_rate must be finite and >= 0, got -0.5",
+    ),
+    (
+        lambda: schedules.polynomial_decay(0.1, 0.0, 0),
+        "polynomial_decay: decay_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.polynomial_decay(0.1, 0.0, 10, 0.0),
+        "polynomial_decay: power must be finite and > 0, got 0.0",
+    ),
+    (
+        lambda: schedules.polynomial_decay(0.1, float("inf"), 10),
+        "polynomial_decay: end_value must be finite and >= 0, got inf",
+    ),
+    (
+        lambda: schedules.linear(0.1, 0.0, 0),
+        "linear: transition_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.linear(0.1, -0.1, 10),
+        "linear: end_value must be finite and >= 0, got -0.1",
+    ),
+    (
+        lambda: schedules.cosine_decay(0.1, 0),
+        "cosine_decay: decay_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.cosine_decay(-0.1, 10),
+        "cosine_decay: init_value must be finite and >= 0, got -0.1",
+    ),
+    (
+        lambda: schedules.cosine_restarts(0.1, 0),
+        "cosine_restarts: first_period must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.cosine_restarts(0.1, 10, 0.5),
+        "cosine_restarts: period_mult must be 1 or a finite number >= 1.01, got 0.5",
+    ),
+    (
+        lambda: schedules.cosine_restarts(0.1, 10, 1.001),
+        "cosine_restarts: period_mult must be 1 or a finite number >= 1.01, got 1.001",
+    ),
+    (
+        lambda: schedules.cosine_restarts(0.1, 10, peak_decay=0.0),
+        "cosine_restarts: peak_decay must be in (0, 1], got 0.0",
+    ),
+    (
+        lambda: schedules.cosine_restarts(0.1, 10, peak_decay=1.5),
+        "cosine_restarts: peak_decay must be in (0, 1], got 1.5",
+    ),
+    (lambda: schedules.cyclic(0.1, 1.0, 0), "cyclic: step_size_up must be an integer >= 1, got 0"),
+    (
+        lambda: schedules.cyclic(0.1, 1.0, 10, -1),
+        "cyclic: step_size_down must be an integer >= 0, got -1",
+    ),
+    (
+        lambda: schedules.cyclic(0.1, 1.0, mode="sine"),
+        "cyclic: mode must be one of 'triangular', 'triangular2', 'exp_range', got 'sine'",
+    ),
+    (
+        lambda: schedules.cyclic(0.1, 1.0, mode="exp_range", gamma=0.0),
+        "cyclic: gamma must be in (0, 1], got 0.0",
+    ),
+    (
+        lambda: schedules.cyclic(0.1, 1.0, mode="exp_range", gamma=1.5),
+        "cyclic: gamma must be in (0, 1], got 1.5",
+    ),
+    (lambda: schedules.cyclic(-0.1, 1.0), "cyclic: base_value must be finite and >= 0, got -0.1"),
+    (lambda: schedules.one_cycle(0.1, 0), "one_cycle: total_steps must be an integer >= 1, got 0"),
+    (
+        lambda: schedules.one_cycle(0.1, 100, pct_start=1.5),
+        "one_cycle: pct_start must be in [0, 1], got 1.5",
+    ),
+    (
+        lambda: schedules.one_cycle(0.1, 100, div_factor=0.0),
+        "one_cycle: div_factor must be finite and > 0, got 0.0",
+    ),
+    (
+        lambda: schedules.one_cycle(0.1, 100, final_div_factor=-1.0),
+        "one_cycle: final_div_factor must be finite and > 0, got -1.0",
+    ),
+    (
+        lambda: schedules.one_cycle(0.1, 100, anneal="cosine"),
+        "one_cycle: anneal must be one of 'cos', 'linear', got 'cosine'",
+    ),
+    (
+        lambda: schedules.one_cycle(0.1, 100, three_phase=1),
+        "one_cycle: three_phase must be True or False, got 1",
+    ),
+    (
+        lambda: schedules.inverse_sqrt(0.1, 0),
+        "inverse_sqrt: warmup_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.inverse_sqrt(-0.1, 10),
+        "inverse_sqrt: peak_value must be finite and >= 0, got -0.1",
+    ),
+    (lambda: schedules.wsd(0.1, -1, 10, 10), "wsd: warmup_steps must be an integer >= 0, got -1"),
+    (lambda: schedules.wsd(0.1, 10, -1, 10), "wsd: stable_steps must be an integer >= 0, got -1"),
+    (lambda: schedules.wsd(0.1, 10, 10, 0), "wsd: decay_steps must be an integer >= 1, got 0"),
+    (
+        lambda: schedules.wsd(0.1, 10, 10, 10, decay_shape="exp"),
+        "wsd: decay_shape must be one of 'linear', 'cosine', '1-sqrt', got 'exp'",
+    ),
+    (
+        lambda: schedules.wsd(0.1, 10, 10, 10, init_value=-1.0),
+        "wsd: init_value must be finite and >= 0, got -1.0",
+    ),
+    (
+        lambda: schedules.warmup(schedules.constant(0.1), 0),
+        "warmup: warmup_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.warmup(0.1, 10),
+        "warmup: schedule must be a callable step -> rate, got 0.1",
+    ),
+    (
+        lambda: schedules.warmup(schedules.constant(0.1), 10, -1.0),
+        "warmup: init_value must be finite and >= 0, got -1.0",
+    ),
+    (
+        lambda: schedules.join([schedules.constant(0.1)], [10]),
+        "join: schedules must have len(boundaries) + 1 = 2 entries, got 1",
+    ),
+    (
+        lambda: schedules.join([schedules.constant(0.1)] * 3, [20, 10]),
+        "join: boundaries must be strictly increasing, got (20, 10)",
+    ),
+    (
+        lambda: schedules.join([schedules.constant(0.1)] * 2, [0]),
+        "join: boundaries[0] must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.join([schedules.constant(0.1), "cosine"], [10]),
+        "join: schedules[1] must be a callable step -> rate, got 'cosine'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"), INVALID, ids=[message.split(" must")[0] for _, message in INVALID]
+)
+def test_invalid_arguments_raise(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+
+
+def test_traced_arguments_are_not_checked():
+    # Inside jax.vmap the value is unknown at construction: no check, no error.
+    rates = jax.vmap(lambda v: schedules.cosine_decay(v, 10)(0))(jnp.asarray([0.1, 0.2]))
+    assert_close(rates, [0.1, 0.2])
+
+
+# ----------------------------------------------------------------------- contract
+
+# One step array for every case (a new shape would compile every operation again): the
+# phase ends of all cases, and the huge steps.
+STEPS = np.unique(np.concatenate([HUGE_STEPS, *(case.steps for case in SCHEDULE_CASES.values())]))
+STEPS = STEPS.astype(np.int32)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_jit_matches_eager_and_stays_finite_up_to_the_int32_maximum(name):
+    schedule = SCHEDULE_CASES[name].build(0.1)
+    eager = schedule(jnp.asarray(STEPS))
+    assert_close(jax.jit(schedule)(jnp.asarray(STEPS)), eager, rtol=1e-6)
+    rates = np.asarray(eager)
+    assert np.all(np.isfinite(rates)), rates
+    assert np.all(rates >= 0), rates
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_vmap_over_steps_matches_a_loop(name):
+    schedule = SCHEDULE_CASES[name].build(0.1)
+    batched = jax.jit(jax.vmap(schedule))(jnp.asarray(STEPS))
+    one = jax.jit(schedule)  # one compile for the scalar steps of the loop
+    assert_close(batched, np.asarray([one(step) for step in STEPS]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_vmap_over_a_float_argument(name):
+    # The schedule is built inside vmap: its float argument is a tracer.
+    case = SCHEDULE_CASES[name]
+    arguments = jnp.asarray([0.05, 0.075, 0.1], jnp.float32)
+    steps = jnp.asarray(STEPS)
+    batched = jax.jit(jax.vmap(lambda v: case.build(v)(steps)))(arguments)
+    assert_close(batched, np.stack([case.build(v)(steps) for v in arguments]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_grad_with_respect_to_a_float_argument_is_finite(name):
+    case = SCHEDULE_CASES[name]
+    steps = jnp.asarray([*case.steps, INT32_MAX])
+    gradient = jax.grad(lambda v, step: case.build(v)(step))
+    gradients = jax.jit(jax.vmap(gradient, in_axes=(None, 0)))(jnp.float32(0.1), steps)
+    assert np.all(np.isfinite(gradients)), (steps, gradients)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_result_is_float32_with_the_shape_of_step(name):
+    schedule = SCHEDULE_CASES[name].build(0.1)
+    for step in (7, np.int32(7)):
+        rate = schedule(step)
+        assert rate.dtype == jnp.float32
+        assert rate.shape == ()
+    for step in (jax.ShapeDtypeStruct((2, 3), jnp.int32), jax.ShapeDtypeStruct((4,), jnp.float32)):
+        rate = jax.eval_shape(schedule, step)
+        assert rate.dtype == jnp.float32
+        assert rate.shape == step.shape
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_int64_and_float_steps(name):
+    expected = SCHEDULE_CASES[name].build(0.1)(jnp.asarray(STEPS))
+    # float32 holds whole steps exactly only up to 2**24.
+    small = STEPS <= 2**24
+    huge = [2**31, 2**40, 2**62, 2**63 - 1]
+    with jax.enable_x64(True):
+        schedule = SCHEDULE_CASES[name].build(0.1)
+        rates = jax.jit(lambda *steps: [schedule(s) for s in steps])(
+            jnp.asarray(STEPS, jnp.float32),
+            jnp.asarray([*STEPS, *huge], jnp.int64),
+            jnp.asarray(STEPS, jnp.float64),
+        )
+    floats, int64s, float64s = rates
+    assert_close(floats[small], expected[small], rtol=1e-6)
+    # An optax child computes in the step's 64-bit precision; lrjax's own arithmetic is
+    # float32 whatever the step.
+    assert_close(int64s[: len(STEPS)], expected, rtol=1e-5)
+    assert_close(float64s, expected, rtol=1e-5)
+    assert np.all(np.isfinite(int64s)), int64s
+    assert np.all(int64s >= 0), int64s
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_drives_optax_adam_and_lrjax(name):
+    schedule = SCHEDULE_CASES[name].build(0.1)
+    params, grads = jnp.zeros(3), jnp.ones(3)
+
+    @jax.jit
+    def first_updates():
+        out = []
+        for tx in (optax.adam(schedule), lrjax.scale_by_learning_rate(schedule)):
+            state = tx.init(params)
+            for _ in range(3):
+                with jax.numpy_dtype_promotion("standard"):  # optax's bias correction: float ** int
+                    updates, state = tx.update(grads, state, params)
+                out.append(updates)
+        return out
+
+    updates = first_updates()
+    rates = schedule(jnp.arange(3))
+    for step in range(3):
+        # With constant gradients Adam steps by the rate itself, up to float32's 1 - 0.999
+        # in its bias correction.
+        assert_close(updates[step], -rates[step] * grads, rtol=1e-4)
+        assert_close(updates[3 + step], -rates[step] * grads, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_new_float_values_do_not_retrace(name):
+    # The schedule is an argument of the jitted function; the step is a traced int32.
+    case = SCHEDULE_CASES[name]
+    rate = jax.jit(chex.assert_max_traces(lambda schedule, step: schedule(step), n=1))
+    for v in (0.1, 0.05, 0.075):
+        assert_close(rate(case.build(v), 10), case.build(v)(10), rtol=1e-6)
+    chex.clear_trace_counter()
+    rate = jax.jit(chex.assert_max_traces(lambda schedule, step: schedule(step), n=1))
+    for v in (0.1, 0.05):
+        rate(case.build(jnp.float32(v)), 10)
+    chex.clear_trace_counter()
+
+
+REPRS = [
+    (
+        schedules.cosine_decay(0.1, 100),
+        "cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0)",
+    ),
+    (schedules.constant(1), "constant(value=1.0)"),
+    (
+        schedules.multistep_decay(0.1, [10, 20]),
+        "multistep_decay(init_value=0.1, milestones=(10, 20), gamma=0.1)",
+    ),
+    (
+        schedules.exponential_decay(0.1, 0.5),
+        "exponential_decay(init_value=0.1, decay_rate=0.5, transition_steps=1, staircase=False,"
+        " end_value=None)",
+    ),
+    (
+        schedules.cyclic(0.0, 1.0, 10),
+        "cyclic(base_value=0.0, max_value=1.0, step_size_up=10, step_size_down=10,"
+        " mode='triangular', gamma=1.0)",
+    ),
+    (
+        schedules.warmup(schedules.constant(0.1), 5),
+        "warmup(schedule=constant(value=0.1), warmup_steps=5, init_value=0.0)",
+    ),
+    (
+        schedules.join([schedules.constant(0.1), schedules.linear(0.1, 0.0, 10)], [5]),
+        "join(schedules=(constant(value=0.1), linear(init_value=0.1, end_value=0.0,"
+        " transition_steps=10)), boundaries=(5,))",
+    ),
+]
+
+
+@pytest.mark.parametrize(("schedule", "text"), REPRS, ids=[text.split("(")[0] for _, text in REPRS])
+def test_repr_reads_as_the_constructor_call(schedule, text):
+    assert repr(schedule) == text
+    rebuilt = eval(text, vars(schedules))  # the repr is the call that makes it
+    assert_close(rebuilt(jnp.asarray(STEPS)), schedule(jnp.asarray(STEPS)), rtol=0)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_every_repr_names_its_constructor(name):
+    text = repr(SCHEDULE_CASES[name].build(0.1))
+    assert re.fullmatch(r"[a-z_]+\(.*\)", text), text
+    assert "object at" not in text.split("(")[0], text
+
+
+# --------------------------------------------------------------------- properties
+
+
+def assert_within(rates: np.ndarray, low: float, high: float, schedule: object) -> None:
+    """``low <= rates <= high`` up to float32 rounding (a bound below 1e-38 is 0 there)."""
+    low, high = float(np.float32(low)), float(np.float32(high))
+    assert np.all(np.isfinite(rates)), schedule
+    assert np.all(rates >= low * (1 - 1e-6)), schedule
+    assert np.all(rates <= high * (1 + 1e-6)), schedule
+
+
+PROPERTY_STEPS = jnp.asarray(
+    np.concatenate([np.arange(1200), HUGE_STEPS[HUGE_STEPS >= 1200]]).astype(np.int32)
+)
+
+rate = st.one_of(st.just(0.0), st.floats(1e-6, 10.0))
+length = st.integers(1, 400)
+factor = st.floats(1e-3, 1.0)
+
+
+def _decays(draw):
+    """A decaying schedule, its bounds, and ``"down"`` (non-increasing)."""
+    init = draw(rate)
+    end = draw(st.floats(0.0, 1.0)) * init
+    kind = draw(
+        st.sampled_from(
+            ["step", "multistep", "exponential", "inverse_time", "polynomial", "linear", "cosine"]
+        )
+    )
+    if kind == "step":
+        schedule = schedules.step_decay(init, draw(length), draw(factor))
+    elif kind == "multistep":
+        milestones = sorted(draw(st.lists(st.integers(0, 1500), max_size=6)))
+        schedule = schedules.multistep_decay(init, milestones, draw(factor))
+    elif kind == "exponential":
+        schedule = schedules.exponential_decay(
+            init, draw(factor), draw(length), draw(st.booleans()), end
+        )
+        return schedule, end, init
+    elif kind == "inverse_time":
+        schedule = schedules.inverse_time_decay(
+            init, draw(st.floats(0.0, 10.0)), draw(length), draw(st.booleans())
+        )
+    elif kind == "polynomial":
+        schedule = schedules.polynomial_decay(init, end, draw(length), draw(st.floats(0.1, 5.0)))
+        return schedule, end, init
+    elif kind == "linear":
+        return schedules.linear(init, end, draw(length)), end, init
+    else:
+        return schedules.cosine_decay(init, draw(length), end), end, init
+    return schedule, 0.0, init
+
+
+@given(data=st.data())
+def test_decays_are_non_increasing_and_bounded(data):
+    schedule, low, high = _decays(data.draw)
+    rates = np.asarray(schedule(PROPERTY_STEPS), np.float64)
+    assert_within(rates, low, high, schedule)
+    assert np.all(np.diff(rates) <= 1e-6 * rates[:-1]), schedule
+
+
+@given(
+    init=rate,
+    end=rate,
+    steps=length,
+    power=st.floats(0.1, 5.0),
+    kind=st.sampled_from(["poly", "linear", "cos"]),
+)
+def test_rising_schedules_are_non_decreasing(init, end, steps, power, kind):
+    low, high = min(init, end), max(init, end)
+    if kind == "poly":
+        schedule = schedules.polynomial_decay(low, high, steps, power)
+    elif kind == "linear":
+        schedule = schedules.linear(low, high, steps)
+    else:
+        schedule = schedules.cosine_decay(low, steps, high)
+    rates = np.asarray(schedule(PROPERTY_STEPS), np.float64)
+    assert_within(rates, low, high, schedule)
+    assert np.all(np.diff(rates) >= -1e-6 * rates[1:]), schedule
+
+
+@given(init=rate, cap=rate, growth=st.floats(1.0, 2.0), steps=length, staircase=st.booleans())
+def test_exponential_growth_is_non_decreasing_up_to_its_cap(init, cap, growth, steps, staircase):
+    cap = max(init, cap)
+    schedule = schedules.exponential_decay(init, growth, steps, staircase, cap)
+    rates = np.asarray(schedule(PROPERTY_STEPS), np.float64)
+    assert_within(rates, init, cap, schedule)
+    assert np.all(np.diff(rates) >= -1e-6 * rates[1:])
+
+
+def _cycles(draw):
+    """A schedule that is not monotone, and the range of values it stays in."""
+    kind = draw(
+        st.sampled_from(
+            [
+                "restarts",
+                "cyclic",
+                "one_cycle",
+                "inverse_sqrt",
+                "wsd",
+                "warmup",
+                "join",
+                "piecewise",
+            ]
+        )
+    )
+    a, b, c = draw(rate), draw(rate), draw(rate)
+    if kind == "restarts":
+        mult = draw(st.one_of(st.sampled_from([1, 2, 3]), st.floats(1.01, 3.0)))
+        return (
+            schedules.cosine_restarts(a, draw(length), mult, b, draw(factor)),
+            min(a, b),
+            max(a, b),
+        )
+    if kind == "cyclic":
+        mode = draw(st.sampled_from(["triangular", "triangular2", "exp_range"]))
+        schedule = schedules.cyclic(
+            a, b, draw(length), draw(st.integers(0, 400)), mode, draw(factor)
+        )
+        return schedule, min(a, b), max(a, b)
+    if kind == "one_cycle":
+        schedule = schedules.one_cycle(
+            a,
+            draw(st.integers(1, 2000)),
+            draw(st.floats(0.0, 1.0)),
+            draw(st.floats(1.0, 100.0)),
+            draw(st.floats(1.0, 1e4)),
+            draw(st.sampled_from(["cos", "linear"])),
+            draw(st.booleans()),
+        )
+        return schedule, 0.0, a
+    if kind == "inverse_sqrt":
+        return schedules.inverse_sqrt(a, draw(length)), 0.0, a
+    if kind == "wsd":
+        shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
+        schedule = schedules.wsd(
+            a, draw(st.integers(0, 400)), draw(st.integers(0, 400)), draw(length), b, c, shape
+        )
+        return schedule, min(a, b, c), max(a, b, c)
+    if kind == "warmup":
+        return (
+            schedules.warmup(schedules.cosine_decay(a, draw(length), b), draw(length), c),
+            min(a, b, c),
+            max(a, b, c),
+        )
+    if kind == "join":
+        first, second = draw(length), draw(length)
+        schedule = schedules.join(
+            [schedules.linear(c, a, first), schedules.cosine_decay(a, second, b)], [first]
+        )
+        return schedule, min(a, b, c), max(a, b, c)
+    values_ = draw(st.lists(rate, min_size=1, max_size=5))
+    boundaries = sorted(
+        draw(st.sets(st.integers(1, 1500), min_size=len(values_) - 1, max_size=len(values_) - 1))
+    )
+    return schedules.piecewise_constant(boundaries, values_), min(values_), max(values_)
+
+
+@given(data=st.data())
+def test_cyclical_schedules_stay_within_their_values(data):
+    schedule, low, high = _cycles(data.draw)
+    rates = np.asarray(schedule(PROPERTY_STEPS), np.float64)
+    assert_within(rates, low, high, schedule)
+
+
+@given(data=st.data(), step=st.integers(0, INT32_MAX))
+def test_jit_equals_eager_at_random_steps(data, step):
+    schedule, _, _ = _cycles(data.draw)
+    rate = schedule(step)
+    assert np.isfinite(rate)
+    assert rate >= 0
+    assert_close(jax.jit(schedule)(jnp.int32(step)), rate, rtol=1e-6)
