@@ -94,7 +94,7 @@ def find_learning_rate(
     * ``minimum``: a tenth of the rate at the minimum of ``s``, the classic rule of
       thumb, and the most conservative.
 
-    On the digits MLP of ``benchmarks/finder.py`` (6 seeds × SGD, SGD with momentum,
+    On the digits MLP of ``benchmarks/finder_quality.py`` (6 seeds × SGD, SGD with momentum,
     RMSprop, Adam, 300 training steps) ``steepest`` trained to a median 1.07× (worst
     2.9×) the loss of the best rate of a 13-point grid, ``valley`` 1.34× (2.8×) and
     ``minimum`` 2.5× (4.6×). Keeping the search before the minimum is what makes
