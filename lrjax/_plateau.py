@@ -64,6 +64,10 @@ def reduce_on_plateau(
     decisions starts. The update that receives the deciding value already applies the
     new scale (torch: the rate after ``scheduler.step(v)``).
 
+    To decide on a validation metric measured once per epoch, pass the latest
+    measurement at every update and set ``accumulation_steps`` to the number of updates
+    per epoch: each decision then sees that epoch's value.
+
     Differences from torch: ``min_scale`` is relative to the base rate (torch's
     ``min_lr`` is absolute), torch's ``eps`` (skip reductions smaller than it) has no
     counterpart, and a non-finite value (NaN, ±inf) is never an improvement (torch

@@ -39,11 +39,12 @@ class SweepResult:
     diverged: np.ndarray
     best_learning_rate: float | None
 
-    def plot(self, ax: Any = None) -> Any:
-        """Loss curves, one per rate, and final loss against rate. Needs matplotlib."""
+    def plot(self, ax: Any = None, kind: str = "curves") -> Any:
+        """The loss curves (``kind="curves"``) or the final loss against the rate
+        (``kind="final"``). Needs matplotlib."""
         from lrjax import plotting
 
-        return plotting.plot_sweep(self, ax=ax)
+        return plotting.plot_sweep(self, ax=ax, kind=kind)
 
 
 def sweep(

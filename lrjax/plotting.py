@@ -37,6 +37,7 @@ def plot_schedules(
     num_steps: int,
     ax: Any = None,
     log: bool = False,
+    legend: bool = True,
 ) -> Any:
     """Draws one or many schedules over steps ``0 … num_steps − 1``.
 
@@ -46,6 +47,7 @@ def plot_schedules(
       num_steps: the number of steps to draw.
       ax: the axes to draw on.
       log: a logarithmic rate axis.
+      legend: draw a legend of the labels.
 
     Returns:
       The axes.
@@ -57,12 +59,14 @@ def plot_schedules(
         schedules = {repr(s): s for s in schedules}
     steps = jnp.arange(num_steps)
     for label, schedule in schedules.items():
-        ax.plot(np.asarray(steps), np.asarray(jax.vmap(schedule)(steps)), label=label)
+        # One compiled evaluation: op-by-op, a schedule's first call compiles every operation.
+        rates = jax.jit(jax.vmap(schedule))(steps)
+        ax.plot(np.asarray(steps), np.asarray(rates), label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     if log:
         ax.set_yscale("log")
-    if len(schedules) > 1 or any(len(label) < 60 for label in schedules):
+    if legend:
         ax.legend(fontsize="small")
     return ax
 
