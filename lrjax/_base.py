@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -157,7 +158,7 @@ def is_zero(value: Any) -> bool:
     Only held numbers decide structure, so that ``init`` and ``update`` agree even when
     ``inject_hyperparams`` passes arrays (concrete at init, traced under jit at update).
     """
-    return is_held(value) and np.all(np.asarray(value) == 0)
+    return is_held(value) and bool(np.all(np.asarray(value) == 0))
 
 
 # Decay rates near 1 enter the formulas as 1 − rate too. In float32, 1 − float32(0.999)
@@ -261,7 +262,7 @@ def zeros_count() -> jax.Array:
 
 def increment(count: jax.Array) -> jax.Array:
     """``count + 1``, saturating at the int32 maximum instead of wrapping."""
-    return optax.safe_increment(count)
+    return jnp.asarray(optax.safe_increment(count))
 
 
 def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:

@@ -238,7 +238,7 @@ def suggest(rates: np.ndarray, smoothed: np.ndarray) -> dict[str, float | None]:
     """The three suggestions of :func:`find_learning_rate` for a curve (finite points)."""
     keep = np.isfinite(rates) & np.isfinite(smoothed) & (rates > 0)
     rates, smoothed = rates[keep], smoothed[keep]
-    none = {"steepest": None, "valley": None, "minimum": None}
+    none: dict[str, float | None] = {"steepest": None, "valley": None, "minimum": None}
     if len(rates) < MIN_POINTS:
         return none
     bottom = int(np.argmin(smoothed))

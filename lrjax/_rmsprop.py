@@ -84,14 +84,11 @@ def scale_by_rms(
     hyperparams = _base.Hyperparams("scale_by_rms", decay=decay, eps=eps)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState | ScaleByCenteredRmsState:
-        common = dict(
-            count=_base.zeros_count(),
-            square_avg=_base.full_like(params, 0),
-            hyperparams=hyperparams.init(),
-        )
+        count, square_avg = _base.zeros_count(), _base.full_like(params, 0)
         if centered:
-            return ScaleByCenteredRmsState(grad_avg=_base.full_like(params, 0), **common)
-        return ScaleByRmsState(**common)
+            grad_avg = _base.full_like(params, 0)
+            return ScaleByCenteredRmsState(count, square_avg, grad_avg, hyperparams.init())
+        return ScaleByRmsState(count, square_avg, hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args

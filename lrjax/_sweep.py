@@ -53,7 +53,7 @@ def sweep(
     batches: Any,
     optimizer: Callable[[Any], optax.GradientTransformation] = sgd,
     *,
-    learning_rates: Sequence[float] | jax.Array,
+    learning_rates: Sequence[float] | np.ndarray | jax.Array,
     num_steps: int | None = None,
     progress: bool = False,
 ) -> SweepResult:
