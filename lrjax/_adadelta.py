@@ -76,16 +76,28 @@ def scale_by_adadelta(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         hp = hyperparams.update(state.hyperparams)
+        rho_eps = hp.value("rho") * hp.value("eps")  # a scalar, once per step
 
         def step(g: jax.Array, v: jax.Array, u: jax.Array):
             dtype = _base.compute_dtype(g.dtype)
             rho, eps = _base.cast(hp.value("rho"), dtype), _base.cast(hp.value("eps"), dtype)
             one_minus_rho = _base.cast(hp.complement("rho"), dtype)
             g, v, u = g.astype(dtype), v.astype(dtype), u.astype(dtype)
-            v = rho * v + one_minus_rho * jnp.square(g)
-            delta = jnp.sqrt(u + eps) / jnp.sqrt(v + eps) * g
-            u = rho * u + one_minus_rho * jnp.square(delta)
-            return delta, v, u
+            g2 = jnp.square(g)
+            v = rho * v + one_minus_rho * g2  # E[g²]_t
+            # E[Δx²]_t = ρ E[Δx²]_{t-1} + (1-ρ) Δx_t²,
+            # where Δx_t² = (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) · g².
+            u_new = rho * u + one_minus_rho * ((u + eps) / (v + eps) * g2)
+            # Δx_t from the *new* E[Δx²]: (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) equals
+            # (E[Δx²]_t + ρε) / (ρ(E[g²]_t + ε) + (1-ρ)g²). The paper's form shares two
+            # square roots between the update and E[Δx²]_t, which XLA:CPU then writes to two
+            # temporary arrays each step; this one reads the old E[Δx²] once and needs one
+            # root, so the step is three passes over memory (benchmarks/README.md).
+            denominator = rho * (v + eps) + one_minus_rho * g2
+            ratio = (u_new + _base.cast(rho_eps, dtype)) / denominator
+            # The denominator is 0 only where g = 0 and ρ(E[g²] + ε) = 0: there Δx = 0.
+            delta = jnp.sqrt(jnp.where(denominator > 0, ratio, 0)) * g
+            return delta, v, u_new
 
         out = jax.tree.map(step, updates, state.square_avg, state.acc_delta)
         delta, square_avg, acc_delta = _base.unzip(updates, out, 3)

@@ -79,12 +79,11 @@ def scale_by_adagrad(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         hp = hyperparams.update(state.hyperparams)
-        if decays:
+        decay = None
+        if decays:  # a scalar, computed once per step (not once per leaf)
             decay = 1 + state.count.astype(jnp.float32) * _base.cast(
                 hp.value("lr_decay"), jnp.float32
             )
-        else:
-            decay = jnp.ones([], jnp.float32)
 
         def accumulate(g: jax.Array, s: jax.Array) -> jax.Array:
             dtype = _base.compute_dtype(g.dtype)
@@ -93,7 +92,9 @@ def scale_by_adagrad(
         def direction(g: jax.Array, s: jax.Array) -> jax.Array:
             dtype = _base.compute_dtype(g.dtype)
             std = jnp.sqrt(s.astype(dtype)) + _base.cast(hp.value("eps"), dtype)
-            return (g.astype(dtype) / (std * decay.astype(dtype))).astype(g.dtype)
+            if decay is not None:
+                std = std * decay.astype(dtype)
+            return (g.astype(dtype) / std).astype(g.dtype)
 
         sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
         updates = jax.tree.map(direction, updates, sum_of_squares)

@@ -49,21 +49,22 @@ def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.
     return -jnp.expm1(t * jnp.log1p(-_base.cast(one_minus_beta, dtype)))
 
 
-def _denominator(v: jax.Array, correction2: jax.Array, eps: jax.Array) -> jax.Array:
+def _denominator(v: jax.Array, sqrt_correction2: jax.Array, eps: jax.Array) -> jax.Array:
     """torch's ``√v / √(1 − β2^t) + ε``, in ``v``'s compute dtype."""
     dtype = _base.compute_dtype(v.dtype)
-    return jnp.sqrt(v.astype(dtype)) / jnp.sqrt(correction2) + _base.cast(eps, dtype)
+    return jnp.sqrt(v.astype(dtype)) / _base.cast(sqrt_correction2, dtype) + _base.cast(eps, dtype)
 
 
 def _preconditioner(count, nu, hp: _base.HyperparamsState) -> optax.Updates:
     # Before any update t = 0 and both corrections are 0: report the first update's factor.
     t = jnp.maximum(count, 1)
+    dtype = hp.value("eps").dtype
+    correction1 = _bias_correction(t, hp.complement("b1"), dtype)
+    sqrt_correction2 = jnp.sqrt(_bias_correction(t, hp.complement("b2"), dtype))
 
     def rate(v: jax.Array) -> jax.Array:
-        dtype = _base.compute_dtype(v.dtype)
-        correction1 = _bias_correction(t, hp.complement("b1"), dtype)
-        correction2 = _bias_correction(t, hp.complement("b2"), dtype)
-        return 1 / (correction1 * _denominator(v, correction2, hp.value("eps")))
+        denom = _denominator(v, sqrt_correction2, hp.value("eps"))
+        return 1 / (_base.cast(correction1, denom.dtype) * denom)
 
     return jax.tree.map(rate, nu)
 
@@ -131,12 +132,16 @@ def scale_by_adam(
             v = b2 * v.astype(dtype) + one_minus_b2 * jnp.square(g)
             return m, v
 
+        # Scalars once per step, in the hyperparameters' float dtype.
+        dtype = hp.value("eps").dtype
+        correction1 = _bias_correction(count, hp.complement("b1"), dtype)
+        correction2 = _bias_correction(count, hp.complement("b2"), dtype)
+        sqrt_correction2 = jnp.sqrt(correction2)
+
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _base.compute_dtype(g.dtype)
-            correction1 = _bias_correction(count, hp.complement("b1"), dtype)
-            correction2 = _bias_correction(count, hp.complement("b2"), dtype)
-            denom = _denominator(v, correction2, hp.value("eps"))
-            return (m.astype(dtype) / correction1 / denom).astype(g.dtype)
+            denom = _denominator(v, sqrt_correction2, hp.value("eps"))
+            return (m.astype(dtype) / _base.cast(correction1, dtype) / denom).astype(g.dtype)
 
         mu, nu = _base.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
         mu, nu = _base.cast_like(mu, state.mu), _base.cast_like(nu, state.nu)

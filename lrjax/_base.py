@@ -426,7 +426,11 @@ def _scale(updates: optax.Updates, learning_rate: jax.Array) -> optax.Updates:
 
 
 def scale_tree(updates: optax.Updates, factor: jax.Array) -> optax.Updates:
-    """``factor × updates``, computed in float32 or wider and returned in each leaf's dtype."""
+    """``factor × updates``, computed in float32 or wider and returned in each leaf's dtype.
+
+    ``factor`` is computed once by the caller: scalar work inside a per-leaf function is
+    traced and compiled once per leaf, which slows compilation for many-leaf models.
+    """
 
     def scale(u: jax.Array) -> jax.Array:
         dtype = compute_dtype(u.dtype)

@@ -57,7 +57,11 @@ def scale_by_momentum(
       Sutskever et al., 2013, https://proceedings.mlr.press/v28/sutskever13.html
     """
     _check_nesterov("scale_by_momentum", momentum, dampening, nesterov)
-    hyperparams = _base.Hyperparams("scale_by_momentum", momentum=momentum, dampening=dampening)
+    # A held zero dampening leaves its multiply out of the program (and out of the state:
+    # set_hyperparams cannot then turn on a term the compiled step does not have).
+    undamped = _base.is_zero(dampening)
+    held = {"momentum": momentum, **({} if undamped else {"dampening": dampening})}
+    hyperparams = _base.Hyperparams("scale_by_momentum", **held)
 
     def init_fn(params: optax.Params) -> ScaleByMomentumState:
         return ScaleByMomentumState(
@@ -69,22 +73,25 @@ def scale_by_momentum(
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         hp = hyperparams.update(state.hyperparams)
+        momentum = hp.value("momentum")
         # The buffer starts at zero, so damping nothing on the first step copies g_1.
-        first = state.count == 0
+        # Without dampening that needs nothing at all: b_1 = μ·0 + g_1.
+        take = None
+        if not undamped:  # a scalar, computed once per step (not once per leaf)
+            take = jnp.where(state.count == 0, 1, 1 - hp.value("dampening"))
+            take = take.astype(momentum.dtype)
 
         def new_trace(g: jax.Array, b: jax.Array) -> jax.Array:
             dtype = _base.compute_dtype(g.dtype)
-            mu = _base.cast(hp.value("momentum"), dtype)
-            tau = _base.cast(hp.value("dampening"), dtype)
-            keep = jnp.where(first, jnp.ones_like(tau), 1 - tau)
-            return (mu * b.astype(dtype) + keep * g.astype(dtype)).astype(b.dtype)
+            g = g.astype(dtype) if take is None else _base.cast(take, dtype) * g.astype(dtype)
+            return (_base.cast(momentum, dtype) * b.astype(dtype) + g).astype(b.dtype)
 
         trace = jax.tree.map(new_trace, updates, state.trace)
         if nesterov:
 
             def look_ahead(g: jax.Array, b: jax.Array) -> jax.Array:
                 dtype = _base.compute_dtype(g.dtype)
-                mu = _base.cast(hp.value("momentum"), dtype)
+                mu = _base.cast(momentum, dtype)
                 return (g.astype(dtype) + mu * b.astype(dtype)).astype(g.dtype)
 
             updates = jax.tree.map(look_ahead, updates, trace)

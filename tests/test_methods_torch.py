@@ -14,6 +14,7 @@ import pytest
 from helpers import import_torch
 
 import lrjax
+from lrjax import schedules
 
 torch = import_torch()
 
@@ -192,29 +193,38 @@ def test_matches_torch(method, options, seed):
     assert_histories_close(actual, expected)
 
 
-# A schedule as the rate: torch's LambdaLR multiplies the base rate by the same factor.
-FACTORS = {
-    "steps": lambda t: 0.5 ** (t // 60),
-    "warmup": lambda t: min(1.0, (t + 1) / 50),
+# A schedule as the rate: lrjax's schedule and the torch scheduler with the same values.
+SCHEDULES = {
+    "step_decay": (
+        lambda lr: schedules.step_decay(lr, 60, 0.5),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, 60, 0.5),
+    ),
+    "cosine_decay": (
+        lambda lr: schedules.cosine_decay(lr, NUM_STEPS, end_value=0.1 * lr),
+        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, NUM_STEPS, eta_min=0.1 * opt.defaults["lr"]
+        ),
+    ),
+    "one_cycle": (
+        lambda lr: schedules.one_cycle(lr, NUM_STEPS),
+        lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+            opt, opt.defaults["lr"], total_steps=NUM_STEPS, cycle_momentum=False
+        ),
+    ),
+    "warmup_lambda": (
+        lambda lr: lambda count: lr * jnp.minimum(1.0, (count + 1).astype(jnp.float32) / 50),
+        lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda t: min(1.0, (t + 1) / 50)),
+    ),
 }
 
 
-@pytest.mark.parametrize("factor", sorted(FACTORS))
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
 @pytest.mark.parametrize("method", sorted(TORCH_CLASSES))
-def test_schedule_matches_torch_scheduler(method, factor):
+def test_schedule_matches_torch_scheduler(method, name):
     ours, theirs = _draw(method, {"momentum": True}, seed=7)
-    base, f = ours["learning_rate"], FACTORS[factor]
-    schedule = lambda count: (
-        base * jnp.asarray([f(t) for t in range(NUM_STEPS + 1)], jnp.float32)[count]
-    )
-    ours["learning_rate"] = schedule
+    make_ours, make_theirs = SCHEDULES[name]
+    ours["learning_rate"] = make_ours(ours["learning_rate"])
     params, gradients = _initial_params(7), _gradients(7, NUM_STEPS)
-    expected = run_torch(
-        method,
-        theirs,
-        params,
-        gradients,
-        scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, f),
-    )
+    expected = run_torch(method, theirs, params, gradients, scheduler=make_theirs)
     actual = run_lrjax(getattr(lrjax, method)(**ours), params, gradients)
     assert_histories_close(actual, expected)

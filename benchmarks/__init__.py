@@ -1,0 +1,1 @@
+"""lrjax's benchmark suite: ``python -m benchmarks --help``."""
