@@ -84,19 +84,21 @@ def scale_by_adadelta(
             one_minus_rho = _base.cast(hp.complement("rho"), dtype)
             g, v, u = g.astype(dtype), v.astype(dtype), u.astype(dtype)
             g2 = jnp.square(g)
-            v = rho * v + one_minus_rho * g2  # E[g²]_t
+            new_g2 = one_minus_rho * g2
+            v = rho * v + new_g2  # E[g²]_t
+            v_eps = v + eps
             # E[Δx²]_t = ρ E[Δx²]_{t-1} + (1-ρ) Δx_t²,
             # where Δx_t² = (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) · g².
-            u_new = rho * u + one_minus_rho * ((u + eps) / (v + eps) * g2)
+            u_new = rho * u + one_minus_rho * ((u + eps) / v_eps * g2)
             # Δx_t from the *new* E[Δx²]: (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) equals
             # (E[Δx²]_t + ρε) / (ρ(E[g²]_t + ε) + (1-ρ)g²). The paper's form shares two
             # square roots between the update and E[Δx²]_t, which XLA:CPU then writes to two
             # temporary arrays each step; this one reads the old E[Δx²] once and needs one
             # root, so the step is three passes over memory (benchmarks/README.md).
-            denominator = rho * (v + eps) + one_minus_rho * g2
+            denominator = rho * v_eps + new_g2
             ratio = (u_new + _base.cast(rho_eps, dtype)) / denominator
             # The denominator is 0 only where g = 0 and ρ(E[g²] + ε) = 0: there Δx = 0.
-            delta = jnp.sqrt(jnp.where(denominator > 0, ratio, 0)) * g
+            delta = jnp.sqrt(jax.lax.select(denominator > 0, ratio, jnp.zeros_like(ratio))) * g
             return delta, v, u_new
 
         out = jax.tree.map(step, updates, state.square_avg, state.acc_delta)
