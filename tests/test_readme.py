@@ -6,6 +6,8 @@ import pathlib
 import re
 
 import jax
+import numpy as np
+import pytest
 
 import lrjax
 
@@ -17,7 +19,7 @@ def test_plateau_example_runs_and_reduces_the_rate(capsys):
     (block,) = [
         b
         for b in re.findall(r"```python\n(.*?)```", README, re.S)
-        if b.startswith("import jax, jax.numpy")
+        if "reduce_on_plateau" in b and b.startswith("import jax, jax.numpy")
     ]
     namespace: dict = {}
     with jax.numpy_dtype_promotion("standard"):  # README code is written for the default mode
@@ -28,6 +30,20 @@ def test_plateau_example_runs_and_reduces_the_rate(capsys):
     assert float(state[1].scale) < 1.0  # the plateau reduced the rate
     assert float(namespace["loss"]) < 0.02  # and the model fitted (noise floor 0.01)
     assert float(lrjax.current_learning_rate(state)) < 1e-3
+
+
+def test_flax_example_trains_and_reports_the_scheduled_rate():
+    pytest.importorskip("flax")  # in the test extra; the example needs it, lrjax does not
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if "nnx." in b]
+    namespace: dict = {}
+    with jax.numpy_dtype_promotion("standard"):
+        exec(compile(block, "README.md", "exec"), namespace)
+    optimizer = namespace["optimizer"]
+    schedule = namespace["schedule"]
+    # y has variance 3.4 and no noise: the fitted model leaves about 2e-5 (weight decay biases it)
+    assert float(namespace["loss"]) < 1e-3
+    rate = lrjax.current_learning_rate(optimizer.opt_state)
+    np.testing.assert_allclose(rate, schedule(999), rtol=1e-6)
 
 
 def test_ci_runs_the_readme_commands():
