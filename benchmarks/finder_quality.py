@@ -19,6 +19,8 @@ import optax
 from sklearn.datasets import load_digits
 
 import lrjax
+from lrjax._demo import mlp_init
+from lrjax._demo import mlp_loss as loss
 
 OPTIMIZERS = {
     "sgd": lrjax.sgd,
@@ -35,19 +37,7 @@ def data():
 
 
 def init(seed: int):
-    k1, k2 = jax.random.split(jax.random.key(seed))
-    return {
-        "w1": jax.random.normal(k1, (64, 64)) * np.sqrt(2 / 64),
-        "b1": jnp.zeros(64),
-        "w2": jax.random.normal(k2, (64, 10)) * np.sqrt(1 / 64),
-        "b2": jnp.zeros(10),
-    }
-
-
-def loss(params, batch):
-    x, y = batch
-    logits = jax.nn.relu(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
+    return mlp_init(seed, hidden=64)
 
 
 def train(optimizer, rate, params, batches, everything) -> float:

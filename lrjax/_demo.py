@@ -51,9 +51,9 @@ def _run(out: str, steps: int, seed: int) -> int:
         f"lrjax demo: MLP 64-{HIDDEN}-10 on scikit-learn's digits "
         f"({len(x_train)} train / {len(x_test)} test), {steps} steps of {BATCH_SIZE}"
     )
-    params = _init(seed)
+    params = mlp_init(seed)
     batches = _batches(data, steps, seed)
-    loss_fn = _loss
+    loss_fn = mlp_loss
 
     # 1. The range test.
     print("\n1. range test (Adam, rate from 1e-7 to 10 over 100 steps)")
@@ -149,23 +149,25 @@ def _digits(seed: int):
     return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
 
-def _init(seed: int) -> dict[str, jax.Array]:
+def mlp_init(seed: int, hidden: int = HIDDEN) -> dict[str, jax.Array]:
+    """A 64 → hidden → 10 ReLU MLP for the 8×8 digits (also the tests' and benchmarks')."""
     k1, k2 = jax.random.split(jax.random.key(seed))
     return {
-        "w1": jax.random.normal(k1, (64, HIDDEN)) * np.sqrt(2 / 64),
-        "b1": jnp.zeros(HIDDEN),
-        "w2": jax.random.normal(k2, (HIDDEN, 10)) * np.sqrt(1 / HIDDEN),
+        "w1": jax.random.normal(k1, (64, hidden)) * np.sqrt(2 / 64),
+        "b1": jnp.zeros(hidden),
+        "w2": jax.random.normal(k2, (hidden, 10)) * np.sqrt(1 / hidden),
         "b2": jnp.zeros(10),
     }
 
 
-def _logits(params, x):
+def mlp_logits(params, x):
     return jax.nn.relu(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
 
 
-def _loss(params, batch):
+def mlp_loss(params, batch):
+    """Mean cross-entropy of integer labels."""
     x, y = batch
-    log_probs = jax.nn.log_softmax(_logits(params, x))
+    log_probs = jax.nn.log_softmax(mlp_logits(params, x))
     return -jnp.mean(jnp.take_along_axis(log_probs, y[:, None], axis=1))
 
 
@@ -181,7 +183,7 @@ def _head(batches, n: int):
 
 def _accuracy(params, data) -> float:
     _, (x, y) = data
-    return float(np.mean(np.argmax(np.asarray(_logits(params, x)), axis=1) == y))
+    return float(np.mean(np.argmax(np.asarray(mlp_logits(params, x)), axis=1) == y))
 
 
 def _train(label: str, tx: optax.GradientTransformation, params, batches, data) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def _train(label: str, tx: optax.GradientTransformation, params, batches, data) 
     def chunk(params, state, batches):
         def step(carry, batch):
             params, state = carry
-            loss, grads = jax.value_and_grad(_loss)(params, batch)
+            loss, grads = jax.value_and_grad(mlp_loss)(params, batch)
             updates, state = tx.update(grads, state, params)
             return (optax.apply_updates(params, updates), state), loss
 

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrjax import _demo
+
 # A quadratic with curvatures in [0.1, 10]: plain SGD is stable below 2 / 10 = 0.2.
 CURVATURES = jnp.logspace(-1, 1, 20, dtype=jnp.float32)
 STABLE_LIMIT = 2.0 / 10.0
@@ -39,24 +41,10 @@ def digits():
 
 
 def mlp_init(seed: int = 0, hidden: int = 64):
-    k1, k2 = jax.random.split(jax.random.key(seed))
-    return {
-        "w1": jax.random.normal(k1, (64, hidden)) * np.sqrt(2 / 64),
-        "b1": jnp.zeros(hidden),
-        "w2": jax.random.normal(k2, (hidden, 10)) * np.sqrt(1 / hidden),
-        "b2": jnp.zeros(10),
-    }
+    return _demo.mlp_init(seed, hidden)
 
 
-def mlp_logits(params, x):
-    hidden = jax.nn.relu(x @ params["w1"] + params["b1"])
-    return hidden @ params["w2"] + params["b2"]
-
-
-def mlp_loss(params, batch):
-    x, y = batch
-    logits = jax.nn.log_softmax(mlp_logits(params, x))
-    return -jnp.mean(jnp.take_along_axis(logits, y[:, None], axis=1))
+mlp_logits, mlp_loss = _demo.mlp_logits, _demo.mlp_loss
 
 
 def digits_batches(num_steps: int, batch_size: int = 64, seed: int = 0):
