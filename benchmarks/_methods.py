@@ -8,7 +8,6 @@ cannot, ``optax_note`` says how optax's arithmetic differs and whether that cost
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -98,9 +97,3 @@ METHODS: dict[str, Method] = {
         ),
     ]
 }
-
-
-def candidate_factory(candidate: str, name: str) -> Callable[..., Any] | None:
-    """``<candidate>.<name>`` (``lrjax.sgd`` …); None when the module has no such method."""
-    module = importlib.import_module(candidate)
-    return getattr(module, name, None)

@@ -17,28 +17,28 @@ def _pair(a: float, b: float, digits: int) -> str:
     return f"{_num(a, digits)} / {_num(b, digits)}"
 
 
-# (header, cell) for each column; "cand" is the benchmarked library, lrjax
+# (header, cell) for each column; "cand" keys are lrjax's numbers
 KEY: list[tuple[str, Callable[[Row], str]]] = [
     ("method", lambda r: r["method"]),
     ("layout", lambda r: r["layout"]),
 ]
 TIME: list[tuple[str, Callable[[Row], str]]] = [
-    ("{cand} ms", lambda r: _num(r["cand_ms"], 2)),
+    ("lrjax ms", lambda r: _num(r["cand_ms"], 2)),
     ("optax ms", lambda r: _num(r["optax_ms"], 2)),
-    ("{cand}/optax", lambda r: _num(r["ratio"], 3)),
+    ("lrjax/optax", lambda r: _num(r["ratio"], 3)),
     ("optax/optax", lambda r: _num(r["noise"], 3)),
     ("stream ms", lambda r: _num(r["stream_ms"], 2)),
-    ("{cand}/stream", lambda r: _num(r["cand_stream"], 2)),
+    ("lrjax/stream", lambda r: _num(r["cand_stream"], 2)),
     ("torch ms", lambda r: f"{_num(r['torch_ms'], 2)} {r['torch_variant']}".strip()),
-    ("{cand}/torch", lambda r: _num(r["cand_torch"], 2)),
+    ("lrjax/torch", lambda r: _num(r["cand_torch"], 2)),
 ]
 BUILD: list[tuple[str, Callable[[Row], str]]] = [
-    ("compile s {cand} / optax", lambda r: _pair(r["compile_cand"], r["compile_optax"], 2)),
+    ("compile s lrjax / optax", lambda r: _pair(r["compile_cand"], r["compile_optax"], 2)),
     ("compile ratio", lambda r: _num(r["compile_ratio"], 2)),
-    ("temp MiB {cand} / optax", lambda r: _pair(r["temp_cand"], r["temp_optax"], 1)),
-    ("extra × params {cand} / optax", lambda r: _pair(r["extra_cand"], r["extra_optax"], 2)),
-    ("page faults/step {cand} / optax", lambda r: _pair(r["faults_cand"], r["faults_optax"], 0)),
-    ("kernels/leaf {cand} / optax", lambda r: _pair(r["kernels_cand"], r["kernels_optax"], 0)),
+    ("temp MiB lrjax / optax", lambda r: _pair(r["temp_cand"], r["temp_optax"], 1)),
+    ("extra × params lrjax / optax", lambda r: _pair(r["extra_cand"], r["extra_optax"], 2)),
+    ("page faults/step lrjax / optax", lambda r: _pair(r["faults_cand"], r["faults_optax"], 0)),
+    ("kernels/leaf lrjax / optax", lambda r: _pair(r["kernels_cand"], r["kernels_optax"], 0)),
 ]
 TABLES = {"Time per step": KEY + TIME, "Compile time and memory": KEY + BUILD}
 
@@ -61,12 +61,8 @@ NOTES = """\
 - kernels/leaf: loop fusions over parameter-sized arrays in the optimised HLO, per leaf."""
 
 
-def _headers(columns, candidate: str) -> list[str]:
-    return [header.format(cand=candidate) for header, _ in columns]
-
-
-def text_table(rows: list[Row], candidate: str, columns) -> str:
-    table = [_headers(columns, candidate)] + [[cell(r) for _, cell in columns] for r in rows]
+def text_table(rows: list[Row], columns) -> str:
+    table = [[header for header, _ in columns]] + [[cell(r) for _, cell in columns] for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     lines = [
         "  ".join(
@@ -79,8 +75,8 @@ def text_table(rows: list[Row], candidate: str, columns) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(rows: list[Row], candidate: str, columns) -> str:
-    headers = _headers(columns, candidate)
+def markdown_table(rows: list[Row], columns) -> str:
+    headers = [header for header, _ in columns]
     align = ["---"] * len(KEY) + ["--:"] * (len(headers) - len(KEY))
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
@@ -102,7 +98,6 @@ def sweep_lines(sweep: Row | None) -> list[str]:
 
 def markdown_document(
     rows: list[Row],
-    candidate: str,
     machine: dict[str, str],
     options: dict[str, Any],
     notes: dict[str, str],
@@ -115,12 +110,12 @@ def markdown_document(
     for title, columns in TABLES.items():
         parts += [
             "",
-            f"## {title}: {candidate} vs optax",
+            f"## {title}: lrjax vs optax",
             "",
-            markdown_table(rows, candidate, columns),
+            markdown_table(rows, columns),
         ]
     parts += ["", NOTES, "", "## Where optax's math differs from torch's", ""]
     parts += [f"- {name}: {note}" for name, note in notes.items()]
     parts += ["", "## Sweep", ""]
-    parts += sweep_lines(sweep) or ["- skipped (`lrjax.sweep` does not exist)"]
+    parts += sweep_lines(sweep) or ["- skipped (`--no-sweep`)"]
     return "\n".join(parts) + "\n"

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import _measure, _report
-from benchmarks._methods import METHODS, Method, candidate_factory
+from benchmarks._methods import METHODS, Method
 from benchmarks._sweep import sweep_case
 
 
@@ -61,7 +61,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-torch", action="store_true", help="leave torch out")
     parser.add_argument("--no-sweep", action="store_true", help="leave the sweep case out")
     args = parser.parse_args(argv)
-    args.candidate = "lrjax"
     if args.quick:
         args.size, args.leaves = 2**16, 16
         args.repeats, args.compile_repeats = min(args.repeats, 5), 1
@@ -81,7 +80,7 @@ def human(n: int) -> str:
 
 
 def bench_method(method: Method, factory: Callable, params, grads, args, layout: str) -> dict:
-    """One row: the candidate, optax (twice), the streaming floor and torch, interleaved."""
+    """One row: lrjax ("cand"), optax (twice), the streaming floor and torch, interleaved."""
     cand = _measure.jax_contender(factory(**method.kwargs), params, grads)
     ref = _measure.jax_contender(method.optax(), params, grads)
     compiles = _measure.compile_seconds({"cand": cand, "ref": ref}, args.compile_repeats)
@@ -123,27 +122,18 @@ def bench_method(method: Method, factory: Callable, params, grads, args, layout:
     }
 
 
-def resolve(candidate: str, names: list[str]) -> dict[str, Callable]:
-    """The candidate's factory for each method that exists, with a note for the others."""
-    factories = {}
-    for name in names:
-        try:
-            factory = candidate_factory(candidate, name)
-        except ImportError as error:
-            print(f"note: cannot import {candidate} ({error}); nothing to benchmark")
-            return {}
-        if factory is None:
-            print(f"note: {candidate}.{name} does not exist; skipped")
-        else:
-            factories[name] = factory
-    return factories
+def resolve(names: list[str]) -> dict[str, Callable]:
+    """lrjax's factory for each method (``lrjax.sgd`` …)."""
+    import lrjax
+
+    return {name: getattr(lrjax, name) for name in names}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = _measure.machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
-    factories = resolve(args.candidate, args.methods)
+    factories = resolve(args.methods)
     rows = []
     for leaves in dict.fromkeys([1, args.leaves]):
         layout = f"{human(args.size // leaves)}×{leaves}"
@@ -154,24 +144,23 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             torch = f", torch {row['torch_ms']:.2f} ms" if row["torch_variant"] else ""
             print(
-                f"{name:9s} {layout:>11s}: {args.candidate} {row['cand_ms']:.2f} ms, "
+                f"{name:9s} {layout:>11s}: lrjax {row['cand_ms']:.2f} ms, "
                 f"optax {row['optax_ms']:.2f} ms, ratio {row['ratio']:.3f}, "
                 f"stream {row['stream_ms']:.2f} ms{torch}",
                 flush=True,
             )
         del params, grads
-    sweep = None if args.no_sweep else sweep_case(args.candidate, args.quick)
+    sweep = None if args.no_sweep else sweep_case(args.quick)
 
     for title, columns in _report.TABLES.items() if rows else ():
         print(f"\n{title}\n")
-        print(_report.text_table(rows, args.candidate, columns))
+        print(_report.text_table(rows, columns))
     if rows:
         print("\n" + _report.NOTES)
     for line in _report.sweep_lines(sweep):
         print(line)
     if args.markdown:
         options = {
-            "candidate": args.candidate,
             "size": args.size,
             "leaves": args.leaves,
             "repeats": args.repeats,
@@ -179,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
         }
         notes = {name: METHODS[name].optax_note for name in factories}
-        document = _report.markdown_document(rows, args.candidate, machine, options, notes, sweep)
+        document = _report.markdown_document(rows, machine, options, notes, sweep)
         Path(args.markdown).write_text(document)
         print(f"wrote {args.markdown}")
     return 0
