@@ -18,7 +18,7 @@ from lrjax._adam import adam as adam
 from lrjax._adam import adamw as adamw
 from lrjax._adam import scale_by_adam as scale_by_adam
 from lrjax._base import AddDecayedWeightsState as AddDecayedWeightsState
-from lrjax._base import HyperparamsState as HyperparamsState
+from lrjax._state import HyperparamsState as HyperparamsState
 from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
 from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
 from lrjax._base import add_decayed_weights as add_decayed_weights

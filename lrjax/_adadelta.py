@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
+from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
+from lrjax._inspect import register_preconditioner
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -21,23 +23,28 @@ class ScaleByAdadeltaState(NamedTuple):
     count: jax.Array
     square_avg: optax.Updates
     acc_delta: optax.Updates
-    hyperparams: _base.HyperparamsState
+    hyperparams: _state.HyperparamsState
 
-    def preconditioner(self) -> optax.Updates:
-        """``√(E[Δx²] + ε) / √(E[g²] + ε)`` from the current accumulators."""
-        eps = self.hyperparams.value("eps")
 
-        def rate(v: jax.Array, u: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(v.dtype)
-            e = _base.cast(eps, dtype)
-            return jnp.sqrt(u.astype(dtype) + e) / jnp.sqrt(v.astype(dtype) + e)
+def _adadelta_preconditioner(state: ScaleByAdadeltaState, given: dict[str, Any]) -> optax.Updates:
+    """``√(E[Δx²] + ε) / √(E[g²] + ε)`` from the current accumulators."""
+    eps = _state.Values(state.hyperparams, given).value("eps")
 
-        return jax.tree.map(rate, self.square_avg, self.acc_delta)
+    def rate(v: jax.Array, u: jax.Array) -> jax.Array:
+        dtype = _state.compute_dtype(v.dtype)
+        e = _state.cast(eps, dtype)
+        return jnp.sqrt(u.astype(dtype) + e) / jnp.sqrt(v.astype(dtype) + e)
+
+    return jax.tree.map(rate, state.square_avg, state.acc_delta)
+
+
+register_preconditioner(ScaleByAdadeltaState, _adadelta_preconditioner)
 
 
 def scale_by_adadelta(
-    rho: float | jax.Array = 0.9,
-    eps: float | jax.Array = 1e-6,
+    *,
+    rho: float | jax.Array = v.default(0.9),
+    eps: float | jax.Array = v.default(1e-6),
 ) -> optax.GradientTransformationExtraArgs:
     """Adadelta's direction (Zeiler, 2012, Algorithm 1), in torch's form.
 
@@ -63,25 +70,32 @@ def scale_by_adadelta(
       Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012,
       https://arxiv.org/abs/1212.5701
     """
-    hyperparams = _base.Hyperparams("scale_by_adadelta", rho=rho, eps=eps)
+    owner = "scale_by_adadelta"
+    return _base.public(owner, adadelta_direction(**_state.check_hyperparams(owner, rho=rho, eps=eps)))
+
+
+def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
+    """:func:`scale_by_adadelta` from checked hyperparameters."""
+    hyperparams = _state.Hyperparams(rho=rho, eps=eps)
 
     def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
         return ScaleByAdadeltaState(
-            count=_base.zeros_count(),
-            square_avg=_base.full_like(params, 0),
-            acc_delta=_base.full_like(params, 0),
+            count=_state.zeros_count(),
+            square_avg=_state.full_like(params, 0),
+            acc_delta=_state.full_like(params, 0),
             hyperparams=hyperparams.init(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.update(state.hyperparams)
-        rho_eps = hp.value("rho") * hp.value("eps")  # a scalar, once per step
+        hp = hyperparams.read(state.hyperparams)
+        dtype = _state.default_float()
+        rho_eps = _state.cast(hp.value("rho"), dtype) * _state.cast(hp.value("eps"), dtype)  # a scalar, once per step
 
         def step(g: jax.Array, v: jax.Array, u: jax.Array):
-            dtype = _base.compute_dtype(g.dtype)
-            rho, eps = _base.cast(hp.value("rho"), dtype), _base.cast(hp.value("eps"), dtype)
-            one_minus_rho = _base.cast(hp.complement("rho"), dtype)
+            dtype = _state.compute_dtype(g.dtype)
+            rho, eps = _state.cast(hp.value("rho"), dtype), _state.cast(hp.value("eps"), dtype)
+            one_minus_rho = _state.cast(hp.complement("rho"), dtype)
             g, v, u = g.astype(dtype), v.astype(dtype), u.astype(dtype)
             g2 = jnp.square(g)
             new_g2 = one_minus_rho * g2
@@ -96,29 +110,30 @@ def scale_by_adadelta(
             # temporary arrays each step; this one reads the old E[Δx²] once and needs one
             # root, so the step is three passes over memory (benchmarks/README.md).
             denominator = rho * v_eps + new_g2
-            ratio = (u_new + _base.cast(rho_eps, dtype)) / denominator
+            ratio = (u_new + _state.cast(rho_eps, dtype)) / denominator
             # The denominator is 0 only where g = 0 and ρ(E[g²] + ε) = 0: there Δx = 0.
             delta = jnp.sqrt(jax.lax.select(denominator > 0, ratio, jnp.zeros_like(ratio))) * g
             return delta, v, u_new
 
         out = jax.tree.map(step, updates, state.square_avg, state.acc_delta)
-        delta, square_avg, acc_delta = _base.unzip(updates, out, 3)
+        delta, square_avg, acc_delta = _state.unzip(updates, out, 3)
         new_state = ScaleByAdadeltaState(
-            count=_base.increment(state.count),
-            square_avg=_base.cast_like(square_avg, state.square_avg),
-            acc_delta=_base.cast_like(acc_delta, state.acc_delta),
-            hyperparams=hp,
+            count=_state.increment(state.count),
+            square_avg=_state.cast_like(square_avg, state.square_avg),
+            acc_delta=_state.cast_like(acc_delta, state.acc_delta),
+            hyperparams=state.hyperparams,
         )
-        return _base.cast_like(delta, updates), new_state
+        return _state.cast_like(delta, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def adadelta(
-    learning_rate: ScalarOrSchedule = 1.0,
-    rho: float | jax.Array = 0.9,
-    eps: float | jax.Array = 1e-6,
-    weight_decay: float | jax.Array = 0.0,
+    learning_rate: ScalarOrSchedule = v.default(1.0),
+    *,
+    rho: float | jax.Array = v.default(0.9),
+    eps: float | jax.Array = v.default(1e-6),
+    weight_decay: float | jax.Array = v.default(0.0),
 ) -> optax.GradientTransformationExtraArgs:
     """Adadelta, identical to ``torch.optim.Adadelta``.
 
@@ -148,12 +163,9 @@ def adadelta(
     References:
       Zeiler, 2012, https://arxiv.org/abs/1212.5701
     """
-    _base.check_hyperparams(
-        "adadelta", learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
+    owner = "adadelta"
+    hp = _state.check_hyperparams(
+        owner, learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
     )
-    blocks = []
-    if not _base.is_zero(weight_decay):
-        blocks.append(_base.add_decayed_weights(weight_decay))
-    blocks.append(scale_by_adadelta(rho, eps))
-    blocks.append(_base.scale_by_learning_rate(learning_rate))
-    return optax.chain(*blocks)
+    direction = adadelta_direction(hp["rho"], hp["eps"])
+    return _base.torch_method(owner, hp["learning_rate"], [direction], hp["weight_decay"])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
+from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
+from lrjax._inspect import register_preconditioner
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -17,27 +19,33 @@ class ScaleByAdagradState(NamedTuple):
 
     count: jax.Array
     sum_of_squares: optax.Updates
-    hyperparams: _base.HyperparamsState
+    hyperparams: _state.HyperparamsState
 
-    def preconditioner(self) -> optax.Updates:
-        """``1 / ((√Σg² + ε)(1 + (t−1)·lr_decay))``: the factor the last update applied."""
-        hp = self.hyperparams.as_dict()
-        lr_decay = _base.cast(hp.get("lr_decay", 0.0), jnp.float32)
-        # `count` was incremented by the update this factor describes: t - 1 = count - 1.
-        decay = 1 + jnp.maximum(self.count - 1, 0).astype(jnp.float32) * lr_decay
 
-        def rate(s: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(s.dtype)
-            std = jnp.sqrt(s.astype(dtype)) + _base.cast(hp["eps"], dtype)
-            return 1 / (std * decay.astype(dtype))
+def _adagrad_preconditioner(state: ScaleByAdagradState, given: dict[str, Any]) -> optax.Updates:
+    """``1 / ((√Σg² + ε)(1 + (t−1)·lr_decay))``: the factor the last update applied."""
+    values = _state.Values(state.hyperparams, given)
+    dtype = _state.default_float()
+    lr_decay = _state.cast(values.get("lr_decay", 0.0), dtype)
+    # `count` was incremented by the update this factor describes: t - 1 = count - 1.
+    decay = 1 + jnp.maximum(state.count - 1, 0).astype(dtype) * lr_decay
 
-        return jax.tree.map(rate, self.sum_of_squares)
+    def rate(s: jax.Array) -> jax.Array:
+        dtype = _state.compute_dtype(s.dtype)
+        std = jnp.sqrt(s.astype(dtype)) + _state.cast(values.value("eps"), dtype)
+        return 1 / (std * decay.astype(dtype))
+
+    return jax.tree.map(rate, state.sum_of_squares)
+
+
+register_preconditioner(ScaleByAdagradState, _adagrad_preconditioner)
 
 
 def scale_by_adagrad(
-    lr_decay: float | jax.Array = 0.0,
-    initial_accumulator_value: float | jax.Array = 0.0,
-    eps: float | jax.Array = 1e-10,
+    *,
+    lr_decay: float | jax.Array = v.default(0.0),
+    initial_accumulator_value: float | jax.Array = v.default(0.0),
+    eps: float | jax.Array = v.default(1e-10),
 ) -> optax.GradientTransformationExtraArgs:
     """Adagrad's direction (Duchi, Hazan & Singer, 2011), in torch's form.
 
@@ -62,54 +70,62 @@ def scale_by_adagrad(
       Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and
       Stochastic Optimization", JMLR 2011, https://jmlr.org/papers/v12/duchi11a.html
     """
-    _base.check_hyperparam(
-        "scale_by_adagrad", "initial_accumulator_value", initial_accumulator_value
+    owner = "scale_by_adagrad"
+    hp = _state.check_hyperparams(
+        owner, lr_decay=lr_decay, initial_accumulator_value=initial_accumulator_value, eps=eps
     )
-    decays = not _base.is_zero(lr_decay)
+    return _base.public(owner, adagrad_direction(**hp))
+
+
+def adagrad_direction(
+    lr_decay, initial_accumulator_value, eps
+) -> optax.GradientTransformationExtraArgs:
+    """:func:`scale_by_adagrad` from checked hyperparameters."""
+    decays = not _state.is_zero(lr_decay)
     held = {"eps": eps, **({"lr_decay": lr_decay} if decays else {})}
-    hyperparams = _base.Hyperparams("scale_by_adagrad", **held)
+    hyperparams = _state.Hyperparams(**held)
 
     def init_fn(params: optax.Params) -> ScaleByAdagradState:
         return ScaleByAdagradState(
-            count=_base.zeros_count(),
-            sum_of_squares=_base.full_like(params, initial_accumulator_value),
+            count=_state.zeros_count(),
+            sum_of_squares=_state.full_like(params, initial_accumulator_value),
             hyperparams=hyperparams.init(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.update(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams)
         decay = None
         if decays:  # a scalar, computed once per step (not once per leaf)
-            decay = 1 + state.count.astype(jnp.float32) * _base.cast(
-                hp.value("lr_decay"), jnp.float32
-            )
+            dtype = _state.default_float()
+            decay = 1 + state.count.astype(dtype) * _state.cast(hp.value("lr_decay"), dtype)
 
         def accumulate(g: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(g.dtype)
+            dtype = _state.compute_dtype(g.dtype)
             return (s.astype(dtype) + jnp.square(g.astype(dtype))).astype(s.dtype)
 
         def direction(g: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(g.dtype)
-            std = jnp.sqrt(s.astype(dtype)) + _base.cast(hp.value("eps"), dtype)
+            dtype = _state.compute_dtype(g.dtype)
+            std = jnp.sqrt(s.astype(dtype)) + _state.cast(hp.value("eps"), dtype)
             if decay is not None:
                 std = std * decay.astype(dtype)
             return (g.astype(dtype) / std).astype(g.dtype)
 
         sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
         updates = jax.tree.map(direction, updates, sum_of_squares)
-        count = _base.increment(state.count)
-        return updates, ScaleByAdagradState(count, sum_of_squares, hp)
+        count = _state.increment(state.count)
+        return updates, ScaleByAdagradState(count, sum_of_squares, state.hyperparams)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def adagrad(
-    learning_rate: ScalarOrSchedule = 1e-2,
-    lr_decay: float | jax.Array = 0.0,
-    weight_decay: float | jax.Array = 0.0,
-    initial_accumulator_value: float | jax.Array = 0.0,
-    eps: float | jax.Array = 1e-10,
+    learning_rate: ScalarOrSchedule = v.default(1e-2),
+    *,
+    lr_decay: float | jax.Array = v.default(0.0),
+    weight_decay: float | jax.Array = v.default(0.0),
+    initial_accumulator_value: float | jax.Array = v.default(0.0),
+    eps: float | jax.Array = v.default(1e-10),
 ) -> optax.GradientTransformationExtraArgs:
     """Adagrad, identical to ``torch.optim.Adagrad``.
 
@@ -143,17 +159,14 @@ def adagrad(
     References:
       Duchi, Hazan & Singer, JMLR 2011, https://jmlr.org/papers/v12/duchi11a.html
     """
-    _base.check_hyperparams(
-        "adagrad",
+    owner = "adagrad"
+    hp = _state.check_hyperparams(
+        owner,
         learning_rate=learning_rate,
         lr_decay=lr_decay,
         weight_decay=weight_decay,
         initial_accumulator_value=initial_accumulator_value,
         eps=eps,
     )
-    blocks = []
-    if not _base.is_zero(weight_decay):
-        blocks.append(_base.add_decayed_weights(weight_decay))
-    blocks.append(scale_by_adagrad(lr_decay, initial_accumulator_value, eps))
-    blocks.append(_base.scale_by_learning_rate(learning_rate))
-    return optax.chain(*blocks)
+    direction = adagrad_direction(hp["lr_decay"], hp["initial_accumulator_value"], hp["eps"])
+    return _base.torch_method(owner, hp["learning_rate"], [direction], hp["weight_decay"])

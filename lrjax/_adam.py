@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
+from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
+from lrjax._inspect import register_preconditioner
 
 
 class ScaleByAdamState(NamedTuple):
@@ -18,11 +20,7 @@ class ScaleByAdamState(NamedTuple):
     count: jax.Array
     mu: optax.Updates
     nu: optax.Updates
-    hyperparams: _base.HyperparamsState
-
-    def preconditioner(self) -> optax.Updates:
-        """``(1/(1 − β1^t)) / (√(v/(1 − β2^t)) + ε)``: the factor on m of the last update."""
-        return _preconditioner(self.count, self.nu, self.hyperparams)
+    hyperparams: _state.HyperparamsState
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -32,11 +30,7 @@ class ScaleByAmsgradState(NamedTuple):
     mu: optax.Updates
     nu: optax.Updates
     nu_max: optax.Updates
-    hyperparams: _base.HyperparamsState
-
-    def preconditioner(self) -> optax.Updates:
-        """As Adam's, with ``max_t v_t`` in place of v."""
-        return _preconditioner(self.count, self.nu_max, self.hyperparams)
+    hyperparams: _state.HyperparamsState
 
 
 def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.Array:
@@ -46,33 +40,46 @@ def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.
     ``1 − β^t`` would cancel (β = 0.999, small t), as torch's float64 does.
     """
     t = count.astype(dtype)
-    return -jnp.expm1(t * jnp.log1p(-_base.cast(one_minus_beta, dtype)))
+    return -jnp.expm1(t * jnp.log1p(-_state.cast(one_minus_beta, dtype)))
 
 
 def _denominator(v: jax.Array, sqrt_correction2: jax.Array, eps: jax.Array) -> jax.Array:
     """torch's ``√v / √(1 − β2^t) + ε``, in ``v``'s compute dtype."""
-    dtype = _base.compute_dtype(v.dtype)
-    return jnp.sqrt(v.astype(dtype)) / _base.cast(sqrt_correction2, dtype) + _base.cast(eps, dtype)
+    dtype = _state.compute_dtype(v.dtype)
+    return jnp.sqrt(v.astype(dtype)) / _state.cast(sqrt_correction2, dtype) + _state.cast(eps, dtype)
 
 
-def _preconditioner(count, nu, hp: _base.HyperparamsState) -> optax.Updates:
-    # Before any update t = 0 and both corrections are 0: report the first update's factor.
-    t = jnp.maximum(count, 1)
-    dtype = hp.value("eps").dtype
-    correction1 = _bias_correction(t, hp.complement("b1"), dtype)
-    sqrt_correction2 = jnp.sqrt(_bias_correction(t, hp.complement("b2"), dtype))
+def _corrections(count: jax.Array, hp: _state.Values) -> tuple[jax.Array, jax.Array]:
+    """``1 − β1^t`` and ``√(1 − β2^t)``: scalars, computed once per step."""
+    dtype = _state.default_float()
+    correction1 = _bias_correction(count, hp.complement("b1"), dtype)
+    return correction1, jnp.sqrt(_bias_correction(count, hp.complement("b2"), dtype))
+
+
+def _rates(count: jax.Array, nu: optax.Updates, hp: _state.Values) -> optax.Updates:
+    """``(1/(1 − β1^t)) / (√(v/(1 − β2^t)) + ε)``: the factor Adam's update puts on m."""
+    correction1, sqrt_correction2 = _corrections(count, hp)
 
     def rate(v: jax.Array) -> jax.Array:
         denom = _denominator(v, sqrt_correction2, hp.value("eps"))
-        return 1 / (_base.cast(correction1, denom.dtype) * denom)
+        return 1 / (_state.cast(correction1, denom.dtype) * denom)
 
     return jax.tree.map(rate, nu)
 
 
+def _adam_preconditioner(
+    state: ScaleByAdamState | ScaleByAmsgradState, given: dict[str, Any]
+) -> optax.Updates:
+    # Before any update t = 0 and both corrections are 0: report the first update's factor.
+    nu = state.nu_max if isinstance(state, ScaleByAmsgradState) else state.nu
+    return _rates(jnp.maximum(state.count, 1), nu, _state.Values(state.hyperparams, given))
+
+
 def scale_by_adam(
-    b1: float | jax.Array = 0.9,
-    b2: float | jax.Array = 0.999,
-    eps: float | jax.Array = 1e-8,
+    *,
+    b1: float | jax.Array = v.default(0.9),
+    b2: float | jax.Array = v.default(0.999),
+    eps: float | jax.Array = v.default(1e-8),
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam's direction (Kingma & Ba, 2015, Algorithm 1), in torch's form.
@@ -96,71 +103,83 @@ def scale_by_adam(
     Returns:
       An ``optax.GradientTransformationExtraArgs``.
 
+    Example:
+      >>> import jax.numpy as jnp, lrjax
+      >>> tx = lrjax.scale_by_adam()
+      >>> tx.update(jnp.array([4.0, -0.5]), tx.init(jnp.zeros(2)))[0]  # the first step: ±1
+      Array([ 1., -1.], dtype=float32)
+
     References:
       Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
       https://arxiv.org/abs/1412.6980; Reddi, Kale & Kumar, "On the Convergence of Adam
       and Beyond", ICLR 2018, https://openreview.net/forum?id=ryQu7f-RZ
     """
-    if not isinstance(amsgrad, bool):
-        raise ValueError(f"scale_by_adam: amsgrad must be a bool, got {amsgrad!r}")
-    hyperparams = _base.Hyperparams("scale_by_adam", b1=b1, b2=b2, eps=eps)
+    owner = "scale_by_adam"
+    hp = _state.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
+    direction = adam_direction(**hp, amsgrad=v.check_flag(owner, "amsgrad", amsgrad))
+    return _base.public(owner, direction)
+
+
+def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationExtraArgs:
+    """:func:`scale_by_adam` from checked hyperparameters."""
+    hyperparams = _state.Hyperparams(b1=b1, b2=b2, eps=eps)
 
     def init_fn(params: optax.Params) -> ScaleByAdamState | ScaleByAmsgradState:
         moments = dict(
-            count=_base.zeros_count(),
-            mu=_base.full_like(params, 0),
-            nu=_base.full_like(params, 0),
+            count=_state.zeros_count(),
+            mu=_state.full_like(params, 0),
+            nu=_state.full_like(params, 0),
         )
         if amsgrad:
             return ScaleByAmsgradState(
-                **moments, nu_max=_base.full_like(params, 0), hyperparams=hyperparams.init()
+                **moments, nu_max=_state.full_like(params, 0), hyperparams=hyperparams.init()
             )
         return ScaleByAdamState(**moments, hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.update(state.hyperparams)
-        count = _base.increment(state.count)
+        hp = hyperparams.read(state.hyperparams)
+        count = _state.increment(state.count)
+        b2 = hp.value("b2")
+        one_minus_b1, one_minus_b2 = hp.complement("b1"), hp.complement("b2")
 
         def moments(g: jax.Array, m: jax.Array, v: jax.Array):
-            dtype = _base.compute_dtype(g.dtype)
-            b2 = _base.cast(hp.value("b2"), dtype)
-            one_minus_b1 = _base.cast(hp.complement("b1"), dtype)
-            one_minus_b2 = _base.cast(hp.complement("b2"), dtype)
+            dtype = _state.compute_dtype(g.dtype)
             g, m = g.astype(dtype), m.astype(dtype)
-            m = m + one_minus_b1 * (g - m)  # torch's lerp, which rounds differently
-            v = b2 * v.astype(dtype) + one_minus_b2 * jnp.square(g)
+            m = m + _state.cast(one_minus_b1, dtype) * (g - m)  # torch's lerp, which rounds differently
+            v = _state.cast(b2, dtype) * v.astype(dtype) + _state.cast(one_minus_b2, dtype) * jnp.square(g)
             return m, v
 
-        # Scalars once per step, in the hyperparameters' float dtype.
-        dtype = hp.value("eps").dtype
-        correction1 = _bias_correction(count, hp.complement("b1"), dtype)
-        correction2 = _bias_correction(count, hp.complement("b2"), dtype)
-        sqrt_correction2 = jnp.sqrt(correction2)
+        correction1, sqrt_correction2 = _corrections(count, hp)
 
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(g.dtype)
+            dtype = _state.compute_dtype(g.dtype)
             denom = _denominator(v, sqrt_correction2, hp.value("eps"))
-            return (m.astype(dtype) / _base.cast(correction1, dtype) / denom).astype(g.dtype)
+            return (m.astype(dtype) / _state.cast(correction1, dtype) / denom).astype(g.dtype)
 
-        mu, nu = _base.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
-        mu, nu = _base.cast_like(mu, state.mu), _base.cast_like(nu, state.nu)
+        mu, nu = _state.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
+        mu, nu = _state.cast_like(mu, state.mu), _state.cast_like(nu, state.nu)
         if amsgrad:
             nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
             updates = jax.tree.map(direction, updates, mu, nu_max)
-            return updates, ScaleByAmsgradState(count, mu, nu, nu_max, hp)
+            return updates, ScaleByAmsgradState(count, mu, nu, nu_max, state.hyperparams)
         updates = jax.tree.map(direction, updates, mu, nu)
-        return updates, ScaleByAdamState(count, mu, nu, hp)
+        return updates, ScaleByAdamState(count, mu, nu, state.hyperparams)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+register_preconditioner(ScaleByAdamState, _adam_preconditioner)
+register_preconditioner(ScaleByAmsgradState, _adam_preconditioner)
+
+
 def adam(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    b1: float | jax.Array = 0.9,
-    b2: float | jax.Array = 0.999,
-    eps: float | jax.Array = 1e-8,
-    weight_decay: float | jax.Array = 0.0,
+    learning_rate: ScalarOrSchedule = v.default(1e-3),
+    *,
+    b1: float | jax.Array = v.default(0.9),
+    b2: float | jax.Array = v.default(0.999),
+    eps: float | jax.Array = v.default(1e-8),
+    weight_decay: float | jax.Array = v.default(0.0),
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam, identical to ``torch.optim.Adam``; ``weight_decay`` is coupled L2.
@@ -193,23 +212,16 @@ def adam(
     References:
       Kingma & Ba, ICLR 2015, https://arxiv.org/abs/1412.6980
     """
-    _base.check_hyperparams(
-        "adam", learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
-    )
-    blocks = []
-    if not _base.is_zero(weight_decay):
-        blocks.append(_base.add_decayed_weights(weight_decay))
-    blocks.append(scale_by_adam(b1, b2, eps, amsgrad))
-    blocks.append(_base.scale_by_learning_rate(learning_rate))
-    return optax.chain(*blocks)
+    return _adam("adam", learning_rate, b1, b2, eps, weight_decay, amsgrad, decoupled=False)
 
 
 def adamw(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    b1: float | jax.Array = 0.9,
-    b2: float | jax.Array = 0.999,
-    eps: float | jax.Array = 1e-8,
-    weight_decay: float | jax.Array = 1e-2,
+    learning_rate: ScalarOrSchedule = v.default(1e-3),
+    *,
+    b1: float | jax.Array = v.default(0.9),
+    b2: float | jax.Array = v.default(0.999),
+    eps: float | jax.Array = v.default(1e-8),
+    weight_decay: float | jax.Array = v.default(1e-2),
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """AdamW (Loshchilov & Hutter, 2019), identical to ``torch.optim.AdamW``.
@@ -244,11 +256,14 @@ def adamw(
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019,
       https://arxiv.org/abs/1711.05101
     """
-    _base.check_hyperparams(
-        "adamw", learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
+    return _adam("adamw", learning_rate, b1, b2, eps, weight_decay, amsgrad, decoupled=True)
+
+
+def _adam(owner, learning_rate, b1, b2, eps, weight_decay, amsgrad, *, decoupled: bool):
+    hp = _state.check_hyperparams(
+        owner, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
     )
-    blocks = [scale_by_adam(b1, b2, eps, amsgrad)]
-    if not _base.is_zero(weight_decay):
-        blocks.append(_base.add_decayed_weights(weight_decay))
-    blocks.append(_base.scale_by_learning_rate(learning_rate))
-    return optax.chain(*blocks)
+    direction = adam_direction(hp["b1"], hp["b2"], hp["eps"], v.check_flag(owner, "amsgrad", amsgrad))
+    return _base.torch_method(
+        owner, hp["learning_rate"], [direction], hp["weight_decay"], decoupled=decoupled
+    )

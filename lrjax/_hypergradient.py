@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
-from lrjax._adam import scale_by_adam
+from lrjax import _base, _state
+from lrjax import _validation as v
+from lrjax._adam import adam_direction
+from lrjax._inspect import register_rate_factor
 
 
 class HypergradientState(NamedTuple):
@@ -24,10 +26,10 @@ class HypergradientState(NamedTuple):
     learning_rate: jax.Array
     direction: optax.Updates
     inner_state: Any
-    hyperparams: _base.HyperparamsState
+    hyperparams: _state.HyperparamsState
 
-    def learning_rate_factor(self) -> jax.Array:
-        return self.learning_rate
+
+register_rate_factor(HypergradientState, lambda state: state.learning_rate)
 
 
 def hypergradient(
@@ -67,50 +69,62 @@ def hypergradient(
       Baydin, Cornish, Martínez Rubio, Schmidt & Wood, "Online Learning Rate Adaptation
       with Hypergradient Descent", ICLR 2018, https://arxiv.org/abs/1703.04782
     """
+    owner = "hypergradient"
+    if not isinstance(direction, optax.GradientTransformation):
+        raise ValueError(
+            f"{owner}: direction must be an optax.GradientTransformation (e.g. "
+            f"optax.identity() or lrjax.scale_by_adam()), got {v.show(direction)}"
+        )
+    return _hypergradient(owner, direction, learning_rate, hyper_lr)
+
+
+def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
     if callable(learning_rate):
         raise ValueError(
-            "hypergradient: learning_rate must be a number or an array (the initial rate "
+            f"{owner}: learning_rate must be a number or an array (the initial rate "
             f"α_0, which the method then learns), got the schedule {learning_rate!r}"
         )
-    _base.check_hyperparam("hypergradient", "learning_rate", learning_rate)
-    hyperparams = _base.Hyperparams("hypergradient", hyper_lr=hyper_lr)
+    hp = _state.check_hyperparams(owner, learning_rate=learning_rate, hyper_lr=hyper_lr)
+    learning_rate = hp["learning_rate"]
+    hyperparams = _state.Hyperparams(hyper_lr=hp["hyper_lr"])
     direction = optax.with_extra_args_support(direction)
 
     def init_fn(params: optax.Params) -> HypergradientState:
         return HypergradientState(
-            count=_base.zeros_count(),
-            learning_rate=_base.fresh(learning_rate, _base.default_float()),
-            direction=_base.full_like(params, 0),
+            count=_state.zeros_count(),
+            learning_rate=_state.fresh(learning_rate, _state.default_float()),
+            direction=_state.full_like(params, 0),
             inner_state=direction.init(params),
             hyperparams=hyperparams.init(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        hp = hyperparams.update(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams)
         dtype = state.learning_rate.dtype
         products = jax.tree.map(
             lambda g, d: jnp.vdot(g.astype(dtype), d.astype(dtype)), updates, state.direction
         )
         h = sum(jax.tree.leaves(products), jnp.zeros([], dtype))
-        learning_rate = state.learning_rate + _base.cast(hp.value("hyper_lr"), dtype) * h
+        learning_rate = state.learning_rate + _state.cast(hp.value("hyper_lr"), dtype) * h
         new_direction, inner_state = direction.update(
             updates, state.inner_state, params, **extra_args
         )
         new_state = HypergradientState(
-            count=_base.increment(state.count),
+            count=_state.increment(state.count),
             learning_rate=learning_rate,
-            direction=_base.cast_like(new_direction, state.direction),
+            direction=_state.cast_like(new_direction, state.direction),
             inner_state=inner_state,
-            hyperparams=hp,
+            hyperparams=state.hyperparams,
         )
         return _base.scale_tree(new_direction, -learning_rate), new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
 def sgd_hd(
-    learning_rate: float | jax.Array = 1e-3,
-    hyper_lr: float | jax.Array = 1e-3,
+    learning_rate: float | jax.Array = v.default(1e-3),
+    *,
+    hyper_lr: float | jax.Array = v.default(1e-3),
 ) -> optax.GradientTransformationExtraArgs:
     """SGD-HD: gradient descent whose rate follows the hypergradient.
 
@@ -137,15 +151,16 @@ def sgd_hd(
     References:
       Baydin et al., ICLR 2018, https://arxiv.org/abs/1703.04782
     """
-    return hypergradient(optax.identity(), learning_rate, hyper_lr)
+    return _hypergradient("sgd_hd", optax.identity(), learning_rate, hyper_lr)
 
 
 def adam_hd(
-    learning_rate: float | jax.Array = 1e-3,
-    hyper_lr: float | jax.Array = 1e-7,
-    b1: float | jax.Array = 0.9,
-    b2: float | jax.Array = 0.999,
-    eps: float | jax.Array = 1e-8,
+    learning_rate: float | jax.Array = v.default(1e-3),
+    *,
+    hyper_lr: float | jax.Array = v.default(1e-7),
+    b1: float | jax.Array = v.default(0.9),
+    b2: float | jax.Array = v.default(0.999),
+    eps: float | jax.Array = v.default(1e-8),
 ) -> optax.GradientTransformationExtraArgs:
     """Adam-HD: Adam whose global rate follows the hypergradient.
 
@@ -166,4 +181,6 @@ def adam_hd(
     References:
       Baydin et al., ICLR 2018, https://arxiv.org/abs/1703.04782
     """
-    return hypergradient(scale_by_adam(b1, b2, eps), learning_rate, hyper_lr)
+    owner = "adam_hd"
+    hp = _state.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
+    return _hypergradient(owner, adam_direction(**hp, amsgrad=False), learning_rate, hyper_lr)

@@ -18,9 +18,31 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
 
-_LEARNING_RATE_STATES = (_base.ScaleByLearningRateState, _base.ScaleByScheduleState)
+# What introspection knows of each lrjax state type: its global factor of the rate (None
+# where the rate was given as a JAX array and is not held), and its per-parameter factor.
+_RATE_FACTORS: dict[type, Callable[[Any], jax.Array | None]] = {}
+_PRECONDITIONERS: dict[type, Callable[[Any, dict[str, Any]], optax.Updates]] = {}
+
+
+def register_rate_factor(state_type: type, factor: Callable[[Any], jax.Array | None]) -> None:
+    """Declares ``factor(state)``: the global factor of the rate a state of this type holds."""
+    _RATE_FACTORS[state_type] = factor
+
+
+def register_preconditioner(
+    state_type: type, factor: Callable[[Any, dict[str, Any]], optax.Updates]
+) -> None:
+    """Declares ``factor(state, given)``: the per-parameter factor of an adaptive direction,
+    where ``given`` holds the values an enclosing ``optax.inject_hyperparams`` passes."""
+    _PRECONDITIONERS[state_type] = factor
+
+
+register_rate_factor(
+    _base.ScaleByLearningRateState, lambda s: s.hyperparams.values.get("learning_rate")
+)
+register_rate_factor(_base.ScaleByScheduleState, lambda s: s.learning_rate)
 
 
 def _find(tree: Any, match: Callable[[Any], bool]) -> list[Any]:
@@ -42,27 +64,58 @@ def _is_inject(node: Any) -> bool:
 
 
 def _has_factor(node: Any) -> bool:
-    return callable(getattr(node, "learning_rate_factor", None)) and hasattr(node, "_fields")
+    return type(node) in _RATE_FACTORS
 
 
 def _has_preconditioner(node: Any) -> bool:
-    return callable(getattr(node, "preconditioner", None)) and hasattr(node, "_fields")
+    return type(node) in _PRECONDITIONERS
 
 
-def _factors(opt_state: Any) -> list[jax.Array]:
+_GIVEN = object()  # a rate used as given: the value is not in the state
+
+
+def _factors(opt_state: Any) -> list[Any]:
     """Every global factor of the rate: lrjax's own, and the ``learning_rate`` that
-    ``optax.inject_hyperparams`` feeds an optax (not lrjax) rate."""
-    factors = []
+    ``optax.inject_hyperparams`` feeds an lrjax rate it drives or an optax rate."""
+    factors: list[Any] = []
     for node in _find(opt_state, lambda n: _has_factor(n) or _is_inject(n)):
         if not _is_inject(node):
-            factors.append(node.learning_rate_factor())
+            factor = _RATE_FACTORS[type(node)](node)
+            factors.append(_GIVEN if factor is None else factor)
             continue
         inner = _factors(node.inner_state)
-        owns_rate = _find(node.inner_state, lambda n: isinstance(n, _LEARNING_RATE_STATES))
-        if "learning_rate" in node.hyperparams and not owns_rate:
-            inner.append(node.hyperparams["learning_rate"])
+        injected = node.hyperparams.get("learning_rate")
+        owns_rate = _find(node.inner_state, _has_factor)
+        if injected is not None:
+            if _GIVEN in inner:  # the rate this inject_hyperparams drives
+                inner = [injected if f is _GIVEN else f for f in inner]
+            elif not owns_rate:  # an optax rate
+                inner.append(injected)
         factors.extend(inner)
     return factors
+
+
+def _preconditioners(tree: Any, given: dict[str, Any]) -> list[optax.Updates]:
+    found = []
+    for node in _find(tree, lambda n: _has_preconditioner(n) or _is_inject(n)):
+        if _is_inject(node):
+            found.extend(_preconditioners(node.inner_state, {**given, **node.hyperparams}))
+        else:
+            found.append(_PRECONDITIONERS[type(node)](node, given))
+    return found
+
+
+def _product(owner: str, factors: list[Any]) -> jax.Array:
+    if any(f is _GIVEN for f in factors):
+        raise ValueError(
+            f"{owner}: the learning rate was passed to the optimizer as a JAX array, which "
+            "it uses as given without holding it in the state; pass a Python number to "
+            "hold it, or read the rate where it is passed"
+        )
+    arrays = [jnp.asarray(f) for f in factors]
+    # The widest float dtype of the factors (strict promotion mixes nothing implicitly).
+    dtype = max((a.dtype for a in arrays), key=lambda d: jnp.dtype(d).itemsize)
+    return functools.reduce(jnp.multiply, [a.astype(dtype) for a in arrays])
 
 
 def current_learning_rate(opt_state: Any) -> jax.Array:
@@ -91,14 +144,18 @@ def current_learning_rate(opt_state: Any) -> jax.Array:
       >>> float(lrjax.current_learning_rate(state))
       0.001
     """
+    return _current_learning_rate("current_learning_rate", opt_state)
+
+
+def _current_learning_rate(owner: str, opt_state: Any) -> jax.Array:
     factors = _factors(opt_state)
     if not factors:
         raise ValueError(
-            "current_learning_rate: opt_state holds no learning rate (no lrjax "
+            f"{owner}: opt_state holds no learning rate (no lrjax "
             "scale_by_learning_rate, reduce_on_plateau or hypergradient state, and no "
             "learning_rate injected by optax.inject_hyperparams)"
         )
-    return functools.reduce(jnp.multiply, [jnp.asarray(f) for f in factors])
+    return _product(owner, factors)
 
 
 def effective_learning_rates(opt_state: Any, params: optax.Params | None = None) -> Any:
@@ -130,8 +187,8 @@ def effective_learning_rates(opt_state: Any, params: optax.Params | None = None)
       >>> lrjax.effective_learning_rates(state)  # large gradient, smaller rate
       Array([0.1, 1. ], dtype=float32)
     """
-    rate = current_learning_rate(opt_state)
-    factors = [node.preconditioner() for node in _find(opt_state, _has_preconditioner)]
+    rate = _current_learning_rate("effective_learning_rates", opt_state)
+    factors = _preconditioners(opt_state, {})
     if not factors:
         if params is None:
             raise ValueError(
@@ -171,39 +228,28 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
       >>> float(lrjax.current_learning_rate(state))
       0.01
     """
-    for name, value in values.items():
-        if name in _base.HYPERPARAM_RULES:
-            _base.check_hyperparam("set_hyperparams", name, value)
+    values = {
+        name: _state.check_hyperparam("set_hyperparams", name, value)
+        if name in _state.HYPERPARAM_RULES
+        else value
+        for name, value in values.items()
+    }
     found: set[str] = set()
-    given: set[str] = set()
 
     def is_holder(node: Any) -> bool:
-        return isinstance(getattr(node, "hyperparams", None), (dict, _base.HyperparamsState))
+        return isinstance(node, _state.HyperparamsState) or (
+            _is_inject(node) and isinstance(node.hyperparams, dict)
+        )
 
     def replace(node: Any) -> Any:
-        if not is_holder(node):
+        if isinstance(node, _state.HyperparamsState):
+            return _state.set_held(node, values, found)
+        if not _is_inject(node):
             return node
-        fields = {f: walk(getattr(node, f)) for f in node._fields if f != "hyperparams"}
-        held = node.hyperparams
-        if isinstance(held, _base.HyperparamsState):
-            given.update(name for name in values if name in held.given)
-            complements = {
-                name: _base.complement_of(value, held.complements[name].dtype)
-                for name, value in values.items()
-                if name in held.complements
-            }
-            held = held._replace(
-                held=_set(held.held, values, found),
-                # A given value is driven from outside (by an enclosing inject_hyperparams
-                # that this call also sets); update the record so introspection agrees.
-                given=_set(held.given, values, set()),
-                complements=_set(held.complements, complements, set()),
-            )
-        else:  # optax.inject_hyperparams: its scheduled values are recomputed every step
-            scheduled = getattr(node, "hyperparams_states", {})
-            settable = {k: v for k, v in held.items() if k not in scheduled}
-            held = {**held, **_set(settable, values, found)}
-        return node._replace(hyperparams=held, **fields)
+        # optax.inject_hyperparams: its scheduled values are recomputed every step.
+        settable = {k: x for k, x in node.hyperparams.items() if k not in node.hyperparams_states}
+        held = _state.set_held(_state.HyperparamsState(settable, {}), values, found).values
+        return node._replace(hyperparams={**node.hyperparams, **held}, inner_state=walk(node.inner_state))
 
     def walk(tree: Any) -> Any:
         return jax.tree.map(replace, tree, is_leaf=is_holder)
@@ -211,21 +257,11 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
     new_state = walk(opt_state)
     for name in values:
         if name not in found:
-            raise ValueError(_not_settable(opt_state, name, name in given))
+            raise ValueError(_not_settable(opt_state, name))
     return new_state
 
 
-def _set(held: dict[str, jax.Array], values: dict[str, Any], found: set[str]) -> dict:
-    new = dict(held)
-    for name, value in values.items():
-        if name in held:
-            old = held[name]
-            new[name] = jnp.array(jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape))
-            found.add(name)
-    return new
-
-
-def _not_settable(opt_state: Any, name: str, given: bool) -> str:
+def _not_settable(opt_state: Any, name: str) -> str:
     scheduled = _find(opt_state, lambda n: isinstance(n, _base.ScaleByScheduleState))
     injected = _find(opt_state, _is_inject)
     if name == "learning_rate" and scheduled:
@@ -233,11 +269,11 @@ def _not_settable(opt_state: Any, name: str, given: bool) -> str:
             "set_hyperparams: learning_rate is driven by a schedule in this state; "
             "build the optimizer with another schedule, or with a number to set it"
         )
-    if any(name in getattr(node, "hyperparams_states", {}) for node in injected):
+    if any(name in node.hyperparams_states for node in injected):
         return f"set_hyperparams: {name} is scheduled by optax.inject_hyperparams"
-    if given:
-        return (
-            f"set_hyperparams: {name} was passed to the optimizer as a JAX array, which it "
-            "uses as given; pass a Python number to hold it in the state"
-        )
-    return f"set_hyperparams: nothing in opt_state holds a hyperparameter named {name!r}"
+    return (
+        f"set_hyperparams: nothing in opt_state holds a hyperparameter named {name!r} (a "
+        "value passed to the optimizer as a JAX array is used as given, not held: pass a "
+        "Python number to hold it; a held zero weight_decay, momentum, dampening or "
+        "lr_decay leaves its block out of the optimizer)"
+    )

@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
+from lrjax import _validation as v
+from lrjax._inspect import register_rate_factor
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -27,19 +29,20 @@ class ReduceOnPlateauState(NamedTuple):
     cooldown_left: jax.Array
     value_sum: jax.Array
     value_count: jax.Array
-    hyperparams: _base.HyperparamsState
+    hyperparams: _state.HyperparamsState
 
-    def learning_rate_factor(self) -> jax.Array:
-        return self.scale
+
+register_rate_factor(ReduceOnPlateauState, lambda state: state.scale)
 
 
 def reduce_on_plateau(
-    factor: float | jax.Array = 0.1,
+    *,
+    factor: float | jax.Array = v.default(0.1),
     patience: int = 10,
-    threshold: float | jax.Array = 1e-4,
+    threshold: float | jax.Array = v.default(1e-4),
     threshold_mode: str = "rel",
     cooldown: int = 0,
-    min_scale: float | jax.Array = 0.0,
+    min_scale: float | jax.Array = v.default(0.0),
     mode: str = "min",
     accumulation_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
@@ -90,25 +93,26 @@ def reduce_on_plateau(
     threshold_mode, cooldown, min_lr=base_lr·min_scale, eps=0)``.
     """
     owner = "reduce_on_plateau"
-    hyperparams = _base.Hyperparams(owner, factor=factor, threshold=threshold, min_scale=min_scale)
-    patience = _base.check_integer(owner, "patience", patience, 0)
-    cooldown = _base.check_integer(owner, "cooldown", cooldown, 0)
-    accumulation_steps = _base.check_integer(owner, "accumulation_steps", accumulation_steps, 1)
-    _base.check_choice(owner, "mode", mode, ("min", "max"))
-    _base.check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
+    hp = _state.check_hyperparams(owner, factor=factor, threshold=threshold, min_scale=min_scale)
+    hyperparams = _state.Hyperparams(**hp)
+    patience = v.check_integer(owner, "patience", patience, 0)
+    cooldown = v.check_integer(owner, "cooldown", cooldown, 0)
+    accumulation_steps = v.check_integer(owner, "accumulation_steps", accumulation_steps, 1)
+    v.check_choice(owner, "mode", mode, ("min", "max"))
+    v.check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
     worst = jnp.inf if mode == "min" else -jnp.inf
 
     def init_fn(params: optax.Params) -> ReduceOnPlateauState:
         del params
         f32 = jnp.float32
         return ReduceOnPlateauState(
-            count=_base.zeros_count(),
+            count=_state.zeros_count(),
             scale=jnp.ones([], f32),
             best=jnp.full([], worst, f32),
-            bad_steps=_base.zeros_count(),
-            cooldown_left=_base.zeros_count(),
+            bad_steps=_state.zeros_count(),
+            cooldown_left=_state.zeros_count(),
             value_sum=jnp.zeros([], f32),
-            value_count=_base.zeros_count(),
+            value_count=_state.zeros_count(),
             hyperparams=hyperparams.init(),
         )
 
@@ -128,23 +132,30 @@ def reduce_on_plateau(
                 "reduce_on_plateau: update needs the monitored metric, got value=None; "
                 "call tx.update(updates, state, params, value=loss)"
             )
-        hp = hyperparams.update(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams)
         f32 = jnp.float32
-        value = jnp.asarray(value).astype(f32)
+        value = jnp.asarray(value)
+        real = jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer)
+        if value.shape != () or not real:
+            raise ValueError(
+                f"{owner}: value must be a real scalar (the monitored metric), got an array "
+                f"of dtype {value.dtype} and shape {value.shape}"
+            )
+        value = value.astype(f32)
         value_sum = state.value_sum + value
         value_count = state.value_count + 1
         decide = value_count >= accumulation_steps
         mean = value_sum / value_count.astype(f32)
 
-        better = improves(mean, state.best, _base.cast(hp.value("threshold"), f32))
+        better = improves(mean, state.best, _state.cast(hp.value("threshold"), f32))
         best = jnp.where(better, mean, state.best)
         bad_steps = jnp.where(better, 0, state.bad_steps + 1)
         in_cooldown = state.cooldown_left > 0
         cooldown_left = jnp.where(in_cooldown, state.cooldown_left - 1, 0)
         bad_steps = jnp.where(in_cooldown, 0, bad_steps)
         reduce = bad_steps > patience
-        factor = _base.cast(hp.value("factor"), f32)
-        floor = _base.cast(hp.value("min_scale"), f32)
+        factor = _state.cast(hp.value("factor"), f32)
+        floor = _state.cast(hp.value("min_scale"), f32)
         scale = jnp.where(reduce, jnp.maximum(state.scale * factor, floor), state.scale)
         cooldown_left = jnp.where(reduce, cooldown, cooldown_left)
         bad_steps = jnp.where(reduce, 0, bad_steps)
@@ -153,15 +164,15 @@ def reduce_on_plateau(
             return jnp.where(decide, new, old)
 
         new_state = ReduceOnPlateauState(
-            count=_base.increment(state.count),
+            count=_state.increment(state.count),
             scale=pick(scale, state.scale),
             best=pick(best, state.best),
             bad_steps=pick(bad_steps, state.bad_steps).astype(jnp.int32),
             cooldown_left=pick(cooldown_left, state.cooldown_left).astype(jnp.int32),
             value_sum=jnp.where(decide, 0.0, value_sum).astype(f32),
             value_count=jnp.where(decide, 0, value_count).astype(jnp.int32),
-            hyperparams=hp,
+            hyperparams=state.hyperparams,
         )
         return _base.scale_tree(updates, new_state.scale), new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
+from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
-from lrjax._sgd import scale_by_momentum
+from lrjax._inspect import register_preconditioner
+from lrjax._sgd import momentum_direction
 
 
 class ScaleByRmsState(NamedTuple):
@@ -18,12 +20,7 @@ class ScaleByRmsState(NamedTuple):
 
     count: jax.Array
     square_avg: optax.Updates
-    hyperparams: _base.HyperparamsState
-
-    def preconditioner(self) -> optax.Updates:
-        """``1 / (√E[g²] + ε)``."""
-        eps = self.hyperparams.value("eps")
-        return jax.tree.map(lambda v: 1 / _std(v, None, eps), self.square_avg)
+    hyperparams: _state.HyperparamsState
 
 
 class ScaleByCenteredRmsState(NamedTuple):
@@ -32,26 +29,36 @@ class ScaleByCenteredRmsState(NamedTuple):
     count: jax.Array
     square_avg: optax.Updates
     grad_avg: optax.Updates
-    hyperparams: _base.HyperparamsState
+    hyperparams: _state.HyperparamsState
 
-    def preconditioner(self) -> optax.Updates:
-        """``1 / (√(E[g²] − E[g]²) + ε)``."""
-        eps = self.hyperparams.value("eps")
-        return jax.tree.map(lambda v, m: 1 / _std(v, m, eps), self.square_avg, self.grad_avg)
+
+def _rms_preconditioner(
+    state: ScaleByRmsState | ScaleByCenteredRmsState, given: dict[str, Any]
+) -> optax.Updates:
+    """``1 / (√E[g²] + ε)``, centered: ``1 / (√(E[g²] − E[g]²) + ε)``."""
+    eps = _state.Values(state.hyperparams, given).value("eps")
+    if isinstance(state, ScaleByCenteredRmsState):
+        return jax.tree.map(lambda v, m: 1 / _std(v, m, eps), state.square_avg, state.grad_avg)
+    return jax.tree.map(lambda v: 1 / _std(v, None, eps), state.square_avg)
+
+
+register_preconditioner(ScaleByRmsState, _rms_preconditioner)
+register_preconditioner(ScaleByCenteredRmsState, _rms_preconditioner)
 
 
 def _std(v: jax.Array, m: jax.Array | None, eps: jax.Array) -> jax.Array:
     """``√(v − m²) + ε`` (or ``√v + ε``) in the compute dtype: ε outside the root, as torch."""
-    dtype = _base.compute_dtype(v.dtype)
+    dtype = _state.compute_dtype(v.dtype)
     variance = v.astype(dtype)
     if m is not None:
         variance = variance - jnp.square(m.astype(dtype))
-    return jnp.sqrt(variance) + _base.cast(eps, dtype)
+    return jnp.sqrt(variance) + _state.cast(eps, dtype)
 
 
 def scale_by_rms(
-    decay: float | jax.Array = 0.99,
-    eps: float | jax.Array = 1e-8,
+    *,
+    decay: float | jax.Array = v.default(0.99),
+    eps: float | jax.Array = v.default(1e-8),
     centered: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """RMSprop's direction (Tieleman & Hinton, 2012), in torch's form.
@@ -79,43 +86,49 @@ def scale_by_rms(
       Graves, "Generating Sequences With Recurrent Neural Networks", 2013,
       https://arxiv.org/abs/1308.0850
     """
-    if not isinstance(centered, bool):
-        raise ValueError(f"scale_by_rms: centered must be a bool, got {centered!r}")
-    hyperparams = _base.Hyperparams("scale_by_rms", decay=decay, eps=eps)
+    owner = "scale_by_rms"
+    hp = _state.check_hyperparams(owner, decay=decay, eps=eps)
+    direction = rms_direction(**hp, centered=v.check_flag(owner, "centered", centered))
+    return _base.public(owner, direction)
+
+
+def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExtraArgs:
+    """:func:`scale_by_rms` from checked hyperparameters."""
+    hyperparams = _state.Hyperparams(decay=decay, eps=eps)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState | ScaleByCenteredRmsState:
-        count, square_avg = _base.zeros_count(), _base.full_like(params, 0)
+        count, square_avg = _state.zeros_count(), _state.full_like(params, 0)
         if centered:
-            grad_avg = _base.full_like(params, 0)
+            grad_avg = _state.full_like(params, 0)
             return ScaleByCenteredRmsState(count, square_avg, grad_avg, hyperparams.init())
         return ScaleByRmsState(count, square_avg, hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.update(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams)
 
         def square_average(g: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(g.dtype)
-            alpha = _base.cast(hp.value("decay"), dtype)
-            one_minus_alpha = _base.cast(hp.complement("decay"), dtype)
+            dtype = _state.compute_dtype(g.dtype)
+            alpha = _state.cast(hp.value("decay"), dtype)
+            one_minus_alpha = _state.cast(hp.complement("decay"), dtype)
             g = g.astype(dtype)
             return (alpha * v.astype(dtype) + one_minus_alpha * jnp.square(g)).astype(v.dtype)
 
         def average(g: jax.Array, m: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(g.dtype)
-            one_minus_alpha = _base.cast(hp.complement("decay"), dtype)
+            dtype = _state.compute_dtype(g.dtype)
+            one_minus_alpha = _state.cast(hp.complement("decay"), dtype)
             mean = m.astype(dtype)
             return (mean + one_minus_alpha * (g.astype(dtype) - mean)).astype(m.dtype)  # lerp
 
         square_avg = jax.tree.map(square_average, updates, state.square_avg)
-        count = _base.increment(state.count)
+        count = _state.increment(state.count)
         if centered:
             grad_avg = jax.tree.map(average, updates, state.grad_avg)
             stds = jax.tree.map(lambda v, m: _std(v, m, hp.value("eps")), square_avg, grad_avg)
-            new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, hp)
+            new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, state.hyperparams)
         else:
             stds = jax.tree.map(lambda v: _std(v, None, hp.value("eps")), square_avg)
-            new_state = ScaleByRmsState(count, square_avg, hp)
+            new_state = ScaleByRmsState(count, square_avg, state.hyperparams)
         updates = jax.tree.map(lambda g, s: (g.astype(s.dtype) / s).astype(g.dtype), updates, stds)
         return updates, new_state
 
@@ -123,11 +136,12 @@ def scale_by_rms(
 
 
 def rmsprop(
-    learning_rate: ScalarOrSchedule = 1e-2,
-    decay: float | jax.Array = 0.99,
-    eps: float | jax.Array = 1e-8,
-    weight_decay: float | jax.Array = 0.0,
-    momentum: float | jax.Array = 0.0,
+    learning_rate: ScalarOrSchedule = v.default(1e-2),
+    *,
+    decay: float | jax.Array = v.default(0.99),
+    eps: float | jax.Array = v.default(1e-8),
+    weight_decay: float | jax.Array = v.default(0.0),
+    momentum: float | jax.Array = v.default(0.0),
     centered: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """RMSprop, identical to ``torch.optim.RMSprop``.
@@ -162,19 +176,16 @@ def rmsprop(
     torch: ``torch.optim.RMSprop(params, lr, alpha, eps, weight_decay, momentum,
     centered)``.
     """
-    _base.check_hyperparams(
-        "rmsprop",
+    owner = "rmsprop"
+    hp = _state.check_hyperparams(
+        owner,
         learning_rate=learning_rate,
         decay=decay,
         eps=eps,
         weight_decay=weight_decay,
         momentum=momentum,
     )
-    blocks = []
-    if not _base.is_zero(weight_decay):
-        blocks.append(_base.add_decayed_weights(weight_decay))
-    blocks.append(scale_by_rms(decay, eps, centered))
-    if not _base.is_zero(momentum):
-        blocks.append(scale_by_momentum(momentum))
-    blocks.append(_base.scale_by_learning_rate(learning_rate))
-    return optax.chain(*blocks)
+    directions = [rms_direction(hp["decay"], hp["eps"], v.check_flag(owner, "centered", centered))]
+    if not _state.is_zero(hp["momentum"]):
+        directions.append(momentum_direction(hp["momentum"], 0.0, nesterov=False))
+    return _base.torch_method(owner, hp["learning_rate"], directions, hp["weight_decay"])

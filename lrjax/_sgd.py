@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from lrjax import _base
+from lrjax import _base, _state
+from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
+from lrjax._inspect import register_preconditioner
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -18,16 +19,22 @@ class ScaleByMomentumState(NamedTuple):
 
     count: jax.Array
     trace: optax.Updates
-    hyperparams: _base.HyperparamsState
+    hyperparams: _state.HyperparamsState
 
-    def preconditioner(self) -> optax.Updates:
-        """Momentum rescales nothing: the rate applies as is to the momentum gradient."""
-        return jax.tree.map(lambda b: jnp.ones_like(b, _base.compute_dtype(b.dtype)), self.trace)
+
+def _momentum_preconditioner(state: ScaleByMomentumState, given: dict[str, Any]) -> optax.Updates:
+    """Momentum rescales nothing: the rate applies as is to the momentum gradient."""
+    del given
+    return jax.tree.map(lambda b: jnp.ones_like(b, _state.compute_dtype(b.dtype)), state.trace)
+
+
+register_preconditioner(ScaleByMomentumState, _momentum_preconditioner)
 
 
 def scale_by_momentum(
-    momentum: float | jax.Array = 0.9,
-    dampening: float | jax.Array = 0.0,
+    *,
+    momentum: float | jax.Array = v.default(0.9),
+    dampening: float | jax.Array = v.default(0.0),
     nesterov: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Heavy-ball momentum (Polyak 1964), in torch's form.
@@ -55,60 +62,77 @@ def scale_by_momentum(
     References:
       Polyak, 1964, https://doi.org/10.1016/0041-5553(64)90137-5;
       Sutskever et al., 2013, https://proceedings.mlr.press/v28/sutskever13.html
+
+    Example:
+      >>> import jax.numpy as jnp, lrjax
+      >>> tx = lrjax.scale_by_momentum(momentum=0.5)
+      >>> state = tx.init(jnp.zeros(1))
+      >>> for _ in range(3):
+      ...     updates, state = tx.update(jnp.ones(1), state)
+      >>> updates  # 1 + 0.5 (1 + 0.5 · 1)
+      Array([1.75], dtype=float32)
     """
-    _check_nesterov("scale_by_momentum", momentum, dampening, nesterov)
+    owner = "scale_by_momentum"
+    hp = _state.check_hyperparams(owner, momentum=momentum, dampening=dampening)
+    nesterov = _check_nesterov(owner, hp["momentum"], hp["dampening"], nesterov)
+    return _base.public(owner, momentum_direction(hp["momentum"], hp["dampening"], nesterov))
+
+
+def momentum_direction(momentum, dampening, nesterov: bool) -> optax.GradientTransformationExtraArgs:
+    """:func:`scale_by_momentum` from checked hyperparameters."""
     # A held zero dampening leaves its multiply out of the program (and out of the state:
     # set_hyperparams cannot then turn on a term the compiled step does not have).
-    undamped = _base.is_zero(dampening)
+    undamped = _state.is_zero(dampening)
     held = {"momentum": momentum, **({} if undamped else {"dampening": dampening})}
-    hyperparams = _base.Hyperparams("scale_by_momentum", **held)
+    hyperparams = _state.Hyperparams(**held)
 
     def init_fn(params: optax.Params) -> ScaleByMomentumState:
         return ScaleByMomentumState(
-            count=_base.zeros_count(),
-            trace=_base.full_like(params, 0),
+            count=_state.zeros_count(),
+            trace=_state.full_like(params, 0),
             hyperparams=hyperparams.init(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.update(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams)
         momentum = hp.value("momentum")
         # The buffer starts at zero, so damping nothing on the first step copies g_1.
         # Without dampening that needs nothing at all: b_1 = μ·0 + g_1.
         take = None
         if not undamped:  # a scalar, computed once per step (not once per leaf)
             take = jnp.where(state.count == 0, 1, 1 - hp.value("dampening"))
-            take = take.astype(momentum.dtype)
+            take = take.astype(_state.default_float())
 
         def new_trace(g: jax.Array, b: jax.Array) -> jax.Array:
-            dtype = _base.compute_dtype(g.dtype)
-            g = g.astype(dtype) if take is None else _base.cast(take, dtype) * g.astype(dtype)
-            return (_base.cast(momentum, dtype) * b.astype(dtype) + g).astype(b.dtype)
+            dtype = _state.compute_dtype(g.dtype)
+            g = g.astype(dtype) if take is None else _state.cast(take, dtype) * g.astype(dtype)
+            return (_state.cast(momentum, dtype) * b.astype(dtype) + g).astype(b.dtype)
 
         trace = jax.tree.map(new_trace, updates, state.trace)
         if nesterov:
 
             def look_ahead(g: jax.Array, b: jax.Array) -> jax.Array:
-                dtype = _base.compute_dtype(g.dtype)
-                mu = _base.cast(momentum, dtype)
+                dtype = _state.compute_dtype(g.dtype)
+                mu = _state.cast(momentum, dtype)
                 return (g.astype(dtype) + mu * b.astype(dtype)).astype(g.dtype)
 
             updates = jax.tree.map(look_ahead, updates, trace)
         else:
             updates = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
-        new_state = ScaleByMomentumState(_base.increment(state.count), trace, hp)
+        new_state = ScaleByMomentumState(_state.increment(state.count), trace, state.hyperparams)
         return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def sgd(
-    learning_rate: ScalarOrSchedule = 1e-3,
-    momentum: float | jax.Array = 0.0,
-    dampening: float | jax.Array = 0.0,
+    learning_rate: ScalarOrSchedule = v.default(1e-3),
+    *,
+    momentum: float | jax.Array = v.default(0.0),
+    dampening: float | jax.Array = v.default(0.0),
     nesterov: bool = False,
-    weight_decay: float | jax.Array = 0.0,
+    weight_decay: float | jax.Array = v.default(0.0),
 ) -> optax.GradientTransformationExtraArgs:
     """Stochastic gradient descent, ``θ ← θ − η d``, identical to ``torch.optim.SGD``.
 
@@ -140,30 +164,27 @@ def sgd(
 
     torch: ``torch.optim.SGD(params, lr, momentum, dampening, weight_decay, nesterov)``.
     """
-    _base.check_hyperparams(
-        "sgd",
+    owner = "sgd"
+    hp = _state.check_hyperparams(
+        owner,
         learning_rate=learning_rate,
         momentum=momentum,
         dampening=dampening,
         weight_decay=weight_decay,
     )
-    _check_nesterov("sgd", momentum, dampening, nesterov)
-    blocks = []
-    if not _base.is_zero(weight_decay):
-        blocks.append(_base.add_decayed_weights(weight_decay))
-    if not _base.is_zero(momentum):
-        blocks.append(scale_by_momentum(momentum, dampening, nesterov))
-    blocks.append(_base.scale_by_learning_rate(learning_rate))
-    return optax.chain(*blocks)
+    nesterov = _check_nesterov(owner, hp["momentum"], hp["dampening"], nesterov)
+    directions = []
+    if not _state.is_zero(hp["momentum"]):
+        directions.append(momentum_direction(hp["momentum"], hp["dampening"], nesterov))
+    return _base.torch_method(owner, hp["learning_rate"], directions, hp["weight_decay"])
 
 
-def _check_nesterov(owner: str, momentum, dampening, nesterov: bool) -> None:
-    if not isinstance(nesterov, bool):
-        raise ValueError(f"{owner}: nesterov must be a bool, got {nesterov!r}")
-    if not nesterov or not _base.is_concrete((momentum, dampening)):
-        return
-    if np.min(np.asarray(momentum)) <= 0 or np.max(np.asarray(dampening)) != 0:
-        raise ValueError(
-            f"{owner}: nesterov requires momentum > 0 and dampening 0, "
-            f"got momentum={momentum!r}, dampening={dampening!r}"
-        )
+def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:
+    nesterov = v.check_flag(owner, "nesterov", nesterov)
+    if nesterov and v.is_concrete((momentum, dampening)):
+        if not (float(momentum) > 0 and float(dampening) == 0):
+            raise ValueError(
+                f"{owner}: nesterov requires momentum > 0 and dampening 0, "
+                f"got momentum={momentum!r}, dampening={dampening!r}"
+            )
+    return nesterov

@@ -144,7 +144,7 @@ def test_state_jit_vmap_and_invalid_arguments():
     params = {k: jnp.ones(s) for k, s in SHAPES.items()}
     state = tx.init(params)
     assert float(lrjax.current_learning_rate(state)) == pytest.approx(1e-3)
-    assert float(state.hyperparams.value("hyper_lr")) == pytest.approx(1e-7)
+    assert float(state.hyperparams.values["hyper_lr"]) == pytest.approx(1e-7)
     step = jax.jit(tx.update)
     for g in gradient_sequence(3):
         _, state = step(g, state, params)
@@ -154,8 +154,8 @@ def test_state_jit_vmap_and_invalid_arguments():
     alphas = jax.vmap(lambda a: run_scan(lrjax.sgd_hd(a, hyper_lr=1e-3)))(rates)
     assert alphas.shape == (2,)
     for a, got in zip(rates, alphas, strict=True):
-        assert float(got) == pytest.approx(float(run_scan(lrjax.sgd_hd(float(a), 1e-3))), rel=1e-6)
-    with pytest.raises(ValueError, match="hypergradient: hyper_lr must be finite and >= 0"):
+        assert float(got) == pytest.approx(float(run_scan(lrjax.sgd_hd(float(a), hyper_lr=1e-3))), rel=1e-6)
+    with pytest.raises(ValueError, match="sgd_hd: hyper_lr must be finite and >= 0"):
         lrjax.sgd_hd(hyper_lr=-1.0)
     with pytest.raises(ValueError, match="learning_rate must be a number or an array"):
         lrjax.hypergradient(optax.identity(), lambda t: 0.1, 1e-3)

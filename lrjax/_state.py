@@ -1,0 +1,272 @@
+"""Optimizer state: float hyperparameters held in it, and per-parameter arrays.
+
+* Float hyperparameters given as numbers are held in the state, so optimizers that
+  differ only in those values lower to the same program and
+  :func:`lrjax.set_hyperparams` changes them without a retrace. Values given as JAX
+  arrays or tracers (``optax.inject_hyperparams``, ``jax.vmap``, a jitted function's
+  arguments) are used as given and not copied into the state.
+* Per-parameter arrays are created with the sharding of the parameters they mirror.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lrjax import _validation as v
+
+# ------------------------------------------------------------------- hyperparameters
+
+# One rule per hyperparameter name: a name means the same thing in every lrjax method,
+# and `set_hyperparams` checks new values with the rule their constructor used.
+HYPERPARAM_RULES: dict[str, tuple[v.Condition, str]] = {
+    "learning_rate": (v.nonnegative, "finite and >= 0"),
+    "b1": (v.unit_open, "in [0, 1)"),
+    "b2": (v.unit_open, "in [0, 1)"),
+    "decay": (v.unit_open, "in [0, 1)"),
+    "rho": (v.unit_closed, "in [0, 1]"),
+    "momentum": (v.unit_closed, "in [0, 1]"),
+    "dampening": (v.unit_closed, "in [0, 1]"),
+    "eps": (v.nonnegative, "finite and >= 0"),
+    "weight_decay": (v.nonnegative, "finite and >= 0"),
+    "lr_decay": (v.nonnegative, "finite and >= 0"),
+    "initial_accumulator_value": (v.nonnegative, "finite and >= 0"),
+    "hyper_lr": (v.nonnegative, "finite and >= 0"),
+    "factor": (lambda x: (x > 0) & (x < 1), "in (0, 1)"),
+    "threshold": (v.nonnegative, "finite and >= 0"),
+    "min_scale": (v.unit_closed, "in [0, 1]"),
+}
+
+# Decay rates near 1 enter the formulas as 1 − rate too. 1 − float32(0.999) keeps only
+# ~4 significant digits of 1 − 0.999; torch computes 1 − rate from the Python float, in
+# float64. lrjax holds, beside such a rate, the rounding error of its float32 value, so
+# that 1 − rate is recovered to full precision from the one value the state names.
+COMPLEMENTED = frozenset({"b1", "b2", "decay", "rho"})
+ROUNDING = "_rounding"
+
+
+def check_hyperparam(owner: str, name: str, value: Any) -> Any:
+    """A float hyperparameter checked against the rule of its name; returns it as
+    :func:`lrjax._validation.check_float` does."""
+    condition, requirement = HYPERPARAM_RULES[name]
+    return v.check_float(owner, name, value, condition, requirement)
+
+
+def default_float() -> np.dtype:
+    """float32, or float64 when ``jax_enable_x64`` is on."""
+    return jax.dtypes.canonicalize_dtype(np.float64)
+
+
+def compute_dtype(dtype: Any) -> np.dtype:
+    """The dtype arithmetic runs in: at least float32, so bf16 rounds once, at the end."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+
+
+def is_held(value: Any) -> bool:
+    """A (checked) Python number is held in the state; a JAX array or tracer is used as given."""
+    return not isinstance(value, jax.Array)
+
+
+def is_zero(value: Any) -> bool:
+    """A held number equal to zero: the block it controls can be left out of the program.
+
+    Only held numbers decide structure, so that ``init`` and ``update`` agree even when
+    ``inject_hyperparams`` passes arrays (concrete at init, traced under jit at update).
+    """
+    return is_held(value) and value == 0
+
+
+class HyperparamsState(NamedTuple):
+    """The float hyperparameters a transformation holds (those given as numbers).
+
+    ``values`` maps each name to its value; :func:`lrjax.set_hyperparams` and
+    ``optax.tree.set`` change it. ``rounding`` holds, for the decay rates (β1, β2, α,
+    ρ), ``value − float(value)`` under the key ``"<name>_rounding"``: the part of the
+    number the state's float dtype could not hold, so that ``1 − value`` is exact.
+    """
+
+    values: dict[str, jax.Array]
+    rounding: dict[str, jax.Array]
+
+
+def _rounding(value: Any, dtype: Any) -> jax.Array:
+    exact = np.float64(value)
+    return jnp.asarray(exact - np.float64(np.asarray(exact, dtype)), dtype)
+
+
+def held_state(values: dict[str, Any]) -> HyperparamsState:
+    """The state of held values: fresh float arrays, one buffer each (donating the state
+    needs distinct buffers)."""
+    dtype = default_float()
+    return HyperparamsState(
+        values={name: jnp.asarray(value, dtype) for name, value in values.items()},
+        rounding={
+            name + ROUNDING: _rounding(value, dtype)
+            for name, value in values.items()
+            if name in COMPLEMENTED
+        },
+    )
+
+
+def check_hyperparams(owner: str, **values: Any) -> dict[str, Any]:
+    """Checks a transformation's float hyperparameters by the rules of their names; a
+    ``learning_rate`` may also be a schedule (checked by its own constructor)."""
+    return {
+        name: value
+        if name == "learning_rate" and callable(value)
+        else check_hyperparam(owner, name, value)
+        for name, value in values.items()
+    }
+
+
+class Hyperparams:
+    """A transformation's (checked) float hyperparameters: held ones read from the state,
+    given ones from the constructor."""
+
+    def __init__(self, **values: Any):
+        self.held = {name: value for name, value in values.items() if is_held(value)}
+        self.given = {name: value for name, value in values.items() if not is_held(value)}
+
+    def init(self) -> HyperparamsState:
+        return held_state(self.held)
+
+    def read(self, state: HyperparamsState) -> Values:
+        """The values this update uses."""
+        return Values(state, self.given)
+
+
+class Values:
+    """The hyperparameters of one update: ``value(name)`` and ``complement(name)``."""
+
+    def __init__(self, state: HyperparamsState, given: dict[str, Any]):
+        self.state, self.given = state, given
+
+    def value(self, name: str) -> jax.Array:
+        if name in self.state.values:  # optax.tree.set may have put a Python number here
+            return jnp.asarray(self.state.values[name])
+        return jnp.asarray(self.given[name])
+
+    def get(self, name: str, default: Any) -> Any:
+        """The value of ``name``, or ``default`` where the transformation has none."""
+        if name in self.state.values or name in self.given:
+            return self.value(name)
+        return default
+
+    def complement(self, name: str) -> jax.Array:
+        """``1 − value``, to full precision when the value is held."""
+        value = self.value(name)
+        rounding = self.state.rounding.get(name + ROUNDING)
+        if rounding is None:
+            return 1 - value
+        # 1 − value is exact in floating point for value in [0.5, 1] (Sterbenz).
+        return (1 - value) - rounding.astype(value.dtype)
+
+
+def set_held(state: HyperparamsState, values: dict[str, Any], found: set[str]) -> HyperparamsState:
+    """``state`` with new held values (each keeps its dtype and shape); the names found
+    are added to ``found``."""
+    new_values, new_rounding = dict(state.values), dict(state.rounding)
+    for name, value in values.items():
+        if name not in state.values:
+            continue
+        old = state.values[name]
+        new_values[name] = jnp.array(jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape))
+        if name + ROUNDING in state.rounding:
+            new_rounding[name + ROUNDING] = jnp.broadcast_to(
+                _rounding(value, old.dtype), old.shape
+            )
+        found.add(name)
+    return HyperparamsState(new_values, new_rounding)
+
+
+def cast(value: Any, dtype: Any) -> jax.Array:
+    """A hyperparameter in the dtype of the arithmetic it enters."""
+    return jnp.asarray(value).astype(dtype)
+
+
+# ------------------------------------------------------------------------- state
+
+
+def state_dtype(dtype: Any) -> np.dtype:
+    """The dtype of a per-parameter state array for a parameter of ``dtype``.
+
+    float16 (whose smallest number is 6e-8, so g² of a gradient below 2.4e-4 is 0) is
+    kept in float32; every other float dtype as is. torch and optax store float16 moments
+    in float16, where Adam's v underflows and the step blows up.
+    """
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def full_like(tree: Any, value: Any = 0) -> Any:
+    """A tree of arrays like ``tree`` filled with ``value``, each with its leaf's sharding.
+
+    ``jnp.zeros_like`` under ``jax.jit`` has no data dependence on the parameter, so the
+    partitioner is free to put it on one device (optax's state does that when ``init`` is
+    jitted). Selecting against the parameter ties the result's sharding to it; XLA folds
+    the select away, so nothing is read.
+    """
+
+    def fill(leaf: Any) -> jax.Array:
+        leaf = jnp.asarray(leaf)
+        dtype = state_dtype(leaf.dtype)
+        filled = jnp.where(True, jnp.asarray(value).astype(dtype), leaf.astype(dtype))
+        return filled.astype(dtype)
+
+    return jax.tree.map(fill, tree)
+
+
+def check_params(owner: str, params: Any) -> None:
+    """Parameters must be real floating point (Python floats count as float32)."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(leaf)
+        if jnp.issubdtype(dtype, jnp.floating):
+            continue
+        where = jax.tree_util.keystr(path) or "the parameter"
+        hint = (
+            "; for complex parameters wrap the optimizer in "
+            "optax.contrib.split_real_and_imaginary, which trains the real and imaginary "
+            "parts as separate real parameters, as torch does"
+            if jnp.issubdtype(dtype, jnp.complexfloating)
+            else "; cast them to a float dtype to train them"
+        )
+        raise ValueError(
+            f"{owner}: parameters must be real floating-point arrays, got {dtype} at "
+            f"{where}{hint}"
+        )
+
+
+def as_arrays(tree: Any) -> Any:
+    """``tree`` with Python-number leaves made arrays (optax accepts float leaves)."""
+    return jax.tree.map(jnp.asarray, tree)
+
+
+def zeros_count() -> jax.Array:
+    return jnp.zeros([], jnp.int32)
+
+
+def increment(count: jax.Array) -> jax.Array:
+    """``count + 1``, saturating at the int32 maximum instead of wrapping."""
+    return jnp.asarray(optax.safe_increment(count))
+
+
+def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
+    """Splits a tree of n-tuples (a per-leaf step's results) into n trees like ``like``."""
+    if not jax.tree.leaves(like):
+        return (like,) * n
+    return jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0,) * n), tree)
+
+
+def cast_like(tree: Any, like: Any) -> Any:
+    """``tree`` with each leaf in the dtype of the matching leaf of ``like``."""
+    return optax.tree.cast_like(tree, like)
+
+
+def fresh(value: Any, dtype: Any) -> jax.Array:
+    """A copy in ``dtype``: a state leaf never shares its buffer with another leaf."""
+    return jnp.array(value, dtype=dtype, copy=True)
