@@ -77,6 +77,7 @@ def scale_by_adadelta(
 def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_adadelta` from checked hyperparameters."""
     hyperparams = _state.Hyperparams(rho=rho, eps=eps)
+    guard = _state.may_be_zero(eps)  # E[g²] + ε is 0 only for ε = 0 and a zero gradient
 
     def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
         return ScaleByAdadeltaState(
@@ -103,7 +104,7 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
             v_eps = v + eps
             # E[Δx²]_t = ρ E[Δx²]_{t-1} + (1-ρ) Δx_t²,
             # where Δx_t² = (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) · g².
-            u_new = rho * u + one_minus_rho * ((u + eps) / v_eps * g2)
+            u_new = rho * u + one_minus_rho * (_state.safe_divide(u + eps, v_eps, guard) * g2)
             # Δx_t from the *new* E[Δx²]: (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) equals
             # (E[Δx²]_t + ρε) / (ρ(E[g²]_t + ε) + (1-ρ)g²). The paper's form shares two
             # square roots between the update and E[Δx²]_t, which XLA:CPU then writes to two

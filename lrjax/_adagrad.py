@@ -84,6 +84,7 @@ def adagrad_direction(
     decays = not _state.is_zero(lr_decay)
     held = {"eps": eps, **({"lr_decay": lr_decay} if decays else {})}
     hyperparams = _state.Hyperparams(**held)
+    guard = _state.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByAdagradState:
         return ScaleByAdagradState(
@@ -109,7 +110,7 @@ def adagrad_direction(
             std = jnp.sqrt(s.astype(dtype)) + _state.cast(hp.value("eps"), dtype)
             if decay is not None:
                 std = std * decay.astype(dtype)
-            return (g.astype(dtype) / std).astype(g.dtype)
+            return _state.safe_divide(g.astype(dtype), std, guard).astype(g.dtype)
 
         sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
         updates = jax.tree.map(direction, updates, sum_of_squares)

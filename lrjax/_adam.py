@@ -123,6 +123,7 @@ def scale_by_adam(
 def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_adam` from checked hyperparameters."""
     hyperparams = _state.Hyperparams(b1=b1, b2=b2, eps=eps)
+    guard = _state.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByAdamState | ScaleByAmsgradState:
         moments = dict(
@@ -155,7 +156,8 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _state.compute_dtype(g.dtype)
             denom = _denominator(v, sqrt_correction2, hp.value("eps"))
-            return (m.astype(dtype) / _state.cast(correction1, dtype) / denom).astype(g.dtype)
+            step = _state.safe_divide(m.astype(dtype) / _state.cast(correction1, dtype), denom, guard)
+            return step.astype(g.dtype)
 
         mu, nu = _state.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
         mu, nu = _state.cast_like(mu, state.mu), _state.cast_like(nu, state.nu)

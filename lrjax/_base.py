@@ -18,16 +18,24 @@ ScalarOrSchedule = float | jax.Array | Schedule
 
 
 def public(owner: str, tx: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
-    """``tx`` as the function ``owner`` returns it: ``init`` refuses parameters that are
-    not real floating point (naming ``owner``), and Python-number leaves work as in optax."""
+    """``tx`` as the function ``owner`` returns it.
+
+    ``init`` refuses parameters that are not floating point (naming ``owner``); Python
+    number leaves work as in optax; a complex parameter is trained as the pair of its
+    real and imaginary parts, each with its own state, as torch does (``view_as_real``):
+    the state holds such a leaf as a real array with a trailing axis of 2.
+    """
 
     def init_fn(params: optax.Params) -> optax.OptState:
         _state.check_params(owner, params)
-        return tx.init(_state.as_arrays(params))
+        return tx.init(_state.as_real(_state.as_arrays(params)))
 
     def update_fn(updates, state, params=None, **extra_args):
-        params = None if params is None else _state.as_arrays(params)
-        return tx.update(_state.as_arrays(updates), state, params, **extra_args)
+        updates = _state.as_arrays(updates)
+        if params is not None:
+            params = _state.as_real(_state.as_arrays(params))
+        real, state = tx.update(_state.as_real(updates), state, params, **extra_args)
+        return _state.as_complex_like(real, updates), state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

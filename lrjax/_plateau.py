@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from lrjax import _base, _state
@@ -134,6 +135,10 @@ def reduce_on_plateau(
             )
         hp = hyperparams.read(state.hyperparams)
         f32 = jnp.float32
+        if not isinstance(value, (int, float, np.integer, np.floating, np.ndarray, jax.Array)):
+            raise ValueError(
+                f"{owner}: value must be a real scalar (the monitored metric), got {value!r}"
+            )
         value = jnp.asarray(value)
         real = jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer)
         if value.shape != () or not real:

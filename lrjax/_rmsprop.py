@@ -95,6 +95,7 @@ def scale_by_rms(
 def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_rms` from checked hyperparameters."""
     hyperparams = _state.Hyperparams(decay=decay, eps=eps)
+    guard = _state.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState | ScaleByCenteredRmsState:
         count, square_avg = _state.zeros_count(), _state.full_like(params, 0)
@@ -129,7 +130,11 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
         else:
             stds = jax.tree.map(lambda v: _std(v, None, hp.value("eps")), square_avg)
             new_state = ScaleByRmsState(count, square_avg, state.hyperparams)
-        updates = jax.tree.map(lambda g, s: (g.astype(s.dtype) / s).astype(g.dtype), updates, stds)
+        updates = jax.tree.map(
+            lambda g, s: _state.safe_divide(g.astype(s.dtype), s, guard).astype(g.dtype),
+            updates,
+            stds,
+        )
         return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -184,6 +184,23 @@ def set_held(state: HyperparamsState, values: dict[str, Any], found: set[str]) -
     return HyperparamsState(new_values, new_rounding)
 
 
+def may_be_zero(eps: Any) -> bool:
+    """Whether a (checked) ε may be 0, so that a zero gradient meets 0/0.
+
+    torch returns NaN there; lrjax takes the limit ε → 0, a zero step (m = 0 wherever the
+    denominator is 0). Only then does the step carry the guard.
+    """
+    return not is_held(eps) or eps == 0
+
+
+def safe_divide(numerator: jax.Array, denominator: jax.Array, guard: bool) -> jax.Array:
+    """``numerator / denominator``, and 0 where the denominator is 0 when ``guard``."""
+    if not guard:
+        return numerator / denominator
+    positive = denominator > 0
+    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1), 0)
+
+
 def cast(value: Any, dtype: Any) -> jax.Array:
     """A hyperparameter in the dtype of the arithmetic it enters."""
     return jnp.asarray(value).astype(dtype)
@@ -222,23 +239,37 @@ def full_like(tree: Any, value: Any = 0) -> Any:
 
 
 def check_params(owner: str, params: Any) -> None:
-    """Parameters must be real floating point (Python floats count as float32)."""
+    """Parameters must be floating point, real or complex (Python floats count as float32)."""
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dtype = jnp.result_type(leaf)
-        if jnp.issubdtype(dtype, jnp.floating):
+        if jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.complexfloating):
             continue
         where = jax.tree_util.keystr(path) or "the parameter"
-        hint = (
-            "; for complex parameters wrap the optimizer in "
-            "optax.contrib.split_real_and_imaginary, which trains the real and imaginary "
-            "parts as separate real parameters, as torch does"
-            if jnp.issubdtype(dtype, jnp.complexfloating)
-            else "; cast them to a float dtype to train them"
-        )
         raise ValueError(
-            f"{owner}: parameters must be real floating-point arrays, got {dtype} at "
-            f"{where}{hint}"
+            f"{owner}: parameters must be floating-point arrays, got {dtype} at {where}; "
+            "gradient descent on integers would round every step away: cast them to a "
+            "float dtype to train them"
         )
+
+
+def _is_complex(leaf: jax.Array) -> bool:
+    return bool(jnp.issubdtype(leaf.dtype, jnp.complexfloating))
+
+
+def as_real(tree: Any) -> Any:
+    """Complex leaves as real arrays with a trailing axis (real, imaginary)."""
+    return jax.tree.map(
+        lambda x: jnp.stack([x.real, x.imag], axis=-1) if _is_complex(x) else x, tree
+    )
+
+
+def as_complex_like(tree: Any, like: Any) -> Any:
+    """The inverse of :func:`as_real` for the leaves that are complex in ``like``."""
+    return jax.tree.map(
+        lambda x, y: jax.lax.complex(x[..., 0], x[..., 1]).astype(y.dtype) if _is_complex(y) else x,
+        tree,
+        like,
+    )
 
 
 def as_arrays(tree: Any) -> Any:

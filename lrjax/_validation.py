@@ -126,7 +126,14 @@ def check_float(
     if not np.isfinite(number) or abs(number) > FLOAT32_MAX:
         raise ValueError(f"{owner}: {name} must be finite in float32, got {show(value)}")
     if condition is not None and not bool(np.all(condition(np.asarray(number)))):
-        raise ValueError(f"{owner}: {name} must be {requirement}, got {show(value)}")
+        hint = ""
+        if isinstance(value, jax.Array) and np.dtype(value.dtype).itemsize < 4:
+            hint = (
+                f"; {value.dtype} rounds the value (optax.inject_hyperparams casts "
+                "hyperparameters to the parameters' dtype unless given "
+                "hyperparam_dtype=jnp.float32)"
+            )
+        raise ValueError(f"{owner}: {name} must be {requirement}, got {show(value)}{hint}")
     return value if isinstance(value, jax.Array) else number
 
 
