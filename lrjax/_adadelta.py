@@ -71,7 +71,9 @@ def scale_by_adadelta(
       https://arxiv.org/abs/1212.5701
     """
     owner = "scale_by_adadelta"
-    return _base.public(owner, adadelta_direction(**_state.check_hyperparams(owner, rho=rho, eps=eps)))
+    return _base.public(
+        owner, adadelta_direction(**_state.check_hyperparams(owner, rho=rho, eps=eps))
+    )
 
 
 def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
@@ -91,7 +93,9 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
         del params, extra_args
         hp = hyperparams.read(state.hyperparams)
         dtype = _state.default_float()
-        rho_eps = _state.cast(hp.value("rho"), dtype) * _state.cast(hp.value("eps"), dtype)  # a scalar, once per step
+        rho_eps = _state.cast(hp.value("rho"), dtype) * _state.cast(
+            hp.value("eps"), dtype
+        )  # a scalar, once per step
 
         def step(g: jax.Array, v: jax.Array, u: jax.Array):
             dtype = _state.compute_dtype(g.dtype)

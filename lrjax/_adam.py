@@ -46,7 +46,9 @@ def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.
 def _denominator(v: jax.Array, sqrt_correction2: jax.Array, eps: jax.Array) -> jax.Array:
     """torch's ``√v / √(1 − β2^t) + ε``, in ``v``'s compute dtype."""
     dtype = _state.compute_dtype(v.dtype)
-    return jnp.sqrt(v.astype(dtype)) / _state.cast(sqrt_correction2, dtype) + _state.cast(eps, dtype)
+    return jnp.sqrt(v.astype(dtype)) / _state.cast(sqrt_correction2, dtype) + _state.cast(
+        eps, dtype
+    )
 
 
 def _corrections(count: jax.Array, hp: _state.Values) -> tuple[jax.Array, jax.Array]:
@@ -147,8 +149,12 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
         def moments(g: jax.Array, m: jax.Array, v: jax.Array):
             dtype = _state.compute_dtype(g.dtype)
             g, m = g.astype(dtype), m.astype(dtype)
-            m = m + _state.cast(one_minus_b1, dtype) * (g - m)  # torch's lerp, which rounds differently
-            v = _state.cast(b2, dtype) * v.astype(dtype) + _state.cast(one_minus_b2, dtype) * jnp.square(g)
+            m = m + _state.cast(one_minus_b1, dtype) * (
+                g - m
+            )  # torch's lerp, which rounds differently
+            v = _state.cast(b2, dtype) * v.astype(dtype) + _state.cast(
+                one_minus_b2, dtype
+            ) * jnp.square(g)
             return m, v
 
         correction1, sqrt_correction2 = _corrections(count, hp)
@@ -156,7 +162,9 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _state.compute_dtype(g.dtype)
             denom = _denominator(v, sqrt_correction2, hp.value("eps"))
-            step = _state.safe_divide(m.astype(dtype) / _state.cast(correction1, dtype), denom, guard)
+            step = _state.safe_divide(
+                m.astype(dtype) / _state.cast(correction1, dtype), denom, guard
+            )
             return step.astype(g.dtype)
 
         mu, nu = _state.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
@@ -265,7 +273,9 @@ def _adam(owner, learning_rate, b1, b2, eps, weight_decay, amsgrad, *, decoupled
     hp = _state.check_hyperparams(
         owner, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
     )
-    direction = adam_direction(hp["b1"], hp["b2"], hp["eps"], v.check_flag(owner, "amsgrad", amsgrad))
+    direction = adam_direction(
+        hp["b1"], hp["b2"], hp["eps"], v.check_flag(owner, "amsgrad", amsgrad)
+    )
     return _base.torch_method(
         owner, hp["learning_rate"], [direction], hp["weight_decay"], decoupled=decoupled
     )

@@ -78,7 +78,9 @@ def scale_by_momentum(
     return _base.public(owner, momentum_direction(hp["momentum"], hp["dampening"], nesterov))
 
 
-def momentum_direction(momentum, dampening, nesterov: bool) -> optax.GradientTransformationExtraArgs:
+def momentum_direction(
+    momentum, dampening, nesterov: bool
+) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_momentum` from checked hyperparameters."""
     # A held zero dampening leaves its multiply out of the program (and out of the state:
     # set_hyperparams cannot then turn on a term the compiled step does not have).
@@ -181,10 +183,10 @@ def sgd(
 
 def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:
     nesterov = v.check_flag(owner, "nesterov", nesterov)
-    if nesterov and v.is_concrete((momentum, dampening)):
-        if not (float(momentum) > 0 and float(dampening) == 0):
-            raise ValueError(
-                f"{owner}: nesterov requires momentum > 0 and dampening 0, "
-                f"got momentum={momentum!r}, dampening={dampening!r}"
-            )
+    concrete = v.is_concrete((momentum, dampening))
+    if nesterov and concrete and not (float(momentum) > 0 and float(dampening) == 0):
+        raise ValueError(
+            f"{owner}: nesterov requires momentum > 0 and dampening 0, "
+            f"got momentum={momentum!r}, dampening={dampening!r}"
+        )
     return nesterov

@@ -177,9 +177,7 @@ def set_held(state: HyperparamsState, values: dict[str, Any], found: set[str]) -
         old = state.values[name]
         new_values[name] = jnp.array(jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape))
         if name + ROUNDING in state.rounding:
-            new_rounding[name + ROUNDING] = jnp.broadcast_to(
-                _rounding(value, old.dtype), old.shape
-            )
+            new_rounding[name + ROUNDING] = jnp.broadcast_to(_rounding(value, old.dtype), old.shape)
         found.add(name)
     return HyperparamsState(new_values, new_rounding)
 

@@ -46,9 +46,7 @@ def show(value: Any) -> str:
 
 
 def _is_real_dtype(dtype: Any) -> bool:
-    return bool(
-        jax.numpy.issubdtype(dtype, np.floating) or jax.numpy.issubdtype(dtype, np.integer)
-    )
+    return bool(jax.numpy.issubdtype(dtype, np.floating) or jax.numpy.issubdtype(dtype, np.integer))
 
 
 class Default:
@@ -117,9 +115,9 @@ def check_float(
         if not is_concrete(value):
             return value
         number = float(value)
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        number = float(value)
-    elif isinstance(value, np.ndarray) and value.ndim == 0 and _is_real_dtype(value.dtype):
+    elif isinstance(value, (int, float, np.integer, np.floating)) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and _is_real_dtype(value.dtype)
+    ):
         number = float(value)
     else:
         raise ValueError(f"{owner}: {name} must be {kind}, got {show(value)}")
@@ -162,9 +160,7 @@ def check_floats(
     )
 
 
-def check_integer(
-    owner: str, name: str, value: Any, minimum: int, maximum: int = INT32_MAX
-) -> int:
+def check_integer(owner: str, name: str, value: Any, minimum: int, maximum: int = INT32_MAX) -> int:
     """A structural integer (a step count, period, milestone), as a Python int.
 
     Concrete Python or NumPy integers only: ``bool``, floats and tracers are refused.

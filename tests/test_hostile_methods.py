@@ -18,10 +18,20 @@ import lrjax
 # Every public constructor of a transformation, with a valid value for each of its float
 # hyperparameters (as keywords) and its boolean flags.
 CONSTRUCTORS = {
-    "sgd": (lrjax.sgd, dict(learning_rate=0.1, momentum=0.9, dampening=0.1, weight_decay=0.1), ("nesterov",)),
+    "sgd": (
+        lrjax.sgd,
+        dict(learning_rate=0.1, momentum=0.9, dampening=0.1, weight_decay=0.1),
+        ("nesterov",),
+    ),
     "adagrad": (
         lrjax.adagrad,
-        dict(learning_rate=0.1, lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.1, eps=1e-10),
+        dict(
+            learning_rate=0.1,
+            lr_decay=0.1,
+            weight_decay=0.1,
+            initial_accumulator_value=0.1,
+            eps=1e-10,
+        ),
         (),
     ),
     "adadelta": (lrjax.adadelta, dict(learning_rate=1.0, rho=0.9, eps=1e-6, weight_decay=0.1), ()),
@@ -30,8 +40,16 @@ CONSTRUCTORS = {
         dict(learning_rate=0.1, decay=0.99, eps=1e-8, weight_decay=0.1, momentum=0.9),
         ("centered",),
     ),
-    "adam": (lrjax.adam, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1), ("amsgrad",)),
-    "adamw": (lrjax.adamw, dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1), ("amsgrad",)),
+    "adam": (
+        lrjax.adam,
+        dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1),
+        ("amsgrad",),
+    ),
+    "adamw": (
+        lrjax.adamw,
+        dict(learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.1),
+        ("amsgrad",),
+    ),
     "scale_by_adam": (lrjax.scale_by_adam, dict(b1=0.9, b2=0.999, eps=1e-8), ("amsgrad",)),
     "scale_by_rms": (lrjax.scale_by_rms, dict(decay=0.9, eps=1e-8), ("centered",)),
     "scale_by_adagrad": (
@@ -40,13 +58,21 @@ CONSTRUCTORS = {
         (),
     ),
     "scale_by_adadelta": (lrjax.scale_by_adadelta, dict(rho=0.9, eps=1e-6), ()),
-    "scale_by_momentum": (lrjax.scale_by_momentum, dict(momentum=0.9, dampening=0.1), ("nesterov",)),
+    "scale_by_momentum": (
+        lrjax.scale_by_momentum,
+        dict(momentum=0.9, dampening=0.1),
+        ("nesterov",),
+    ),
     "add_decayed_weights": (lrjax.add_decayed_weights, dict(weight_decay=0.1), ()),
     "scale_by_learning_rate": (lrjax.scale_by_learning_rate, dict(learning_rate=0.1), ()),
     "sgd_hd": (lrjax.sgd_hd, dict(learning_rate=0.1, hyper_lr=1e-3), ()),
-    "adam_hd": (lrjax.adam_hd, dict(learning_rate=0.1, hyper_lr=1e-7, b1=0.9, b2=0.999, eps=1e-8), ()),
+    "adam_hd": (
+        lrjax.adam_hd,
+        dict(learning_rate=0.1, hyper_lr=1e-7, b1=0.9, b2=0.999, eps=1e-8),
+        (),
+    ),
     "hypergradient": (
-        lambda direction=optax.identity(), **kw: lrjax.hypergradient(direction, **kw),
+        lambda **kw: lrjax.hypergradient(optax.identity(), **kw),
         dict(learning_rate=0.1, hyper_lr=1e-3),
         (),
     ),
@@ -99,9 +125,7 @@ OUT_OF_RANGE = {
     "min_scale": (1.5, -0.1),
 }
 
-FLOAT_CASES = [
-    (owner, arg) for owner, (_, valid, _) in CONSTRUCTORS.items() for arg in valid
-]
+FLOAT_CASES = [(owner, arg) for owner, (_, valid, _) in CONSTRUCTORS.items() for arg in valid]
 
 
 def build(owner, **overrides):
@@ -166,7 +190,9 @@ def test_flags_take_numpy_booleans(owner, flag):
 
 
 @pytest.mark.parametrize("arg", ["patience", "cooldown", "accumulation_steps"])
-@pytest.mark.parametrize("value", ["3", True, 3.0, None, -1, 2**40, np.int64(2**31), jnp.asarray(3)])
+@pytest.mark.parametrize(
+    "value", ["3", True, 3.0, None, -1, 2**40, np.int64(2**31), jnp.asarray(3)]
+)
 def test_plateau_counts_are_concrete_integers(arg, value):
     with pytest.raises(ValueError, match=rf"^reduce_on_plateau: {arg} must be"):
         lrjax.reduce_on_plateau(**{arg: value})
@@ -185,7 +211,9 @@ def test_plateau_modes_are_one_of_the_names(arg, value):
 def test_plateau_value_is_a_real_scalar(value):
     tx = lrjax.reduce_on_plateau()
     state = tx.init(jnp.zeros(2))
-    with pytest.raises(ValueError, match=r"^reduce_on_plateau: (value must be a real scalar|update needs)"):
+    with pytest.raises(
+        ValueError, match=r"^reduce_on_plateau: (value must be a real scalar|update needs)"
+    ):
         tx.update(jnp.ones(2), state, jnp.zeros(2), value=value)
 
 
@@ -247,7 +275,9 @@ TREE = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.2
 @pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
 def test_integer_parameters_are_refused(name, dtype):
     params = {"w": jnp.ones(3, dtype)}
-    with pytest.raises(ValueError, match=r"parameters must be floating-point arrays, got .* at \['w'\]"):
+    with pytest.raises(
+        ValueError, match=r"parameters must be floating-point arrays, got .* at \['w'\]"
+    ):
         METHODS[name](1e-2).init(params)
 
 
@@ -263,7 +293,9 @@ def test_python_float_leaves_work_as_arrays_do(name):
 
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
-@pytest.mark.parametrize("params", [{}, (), {"w": None, "b": jnp.ones(2)}, {"z": jnp.zeros((0, 3))}])
+@pytest.mark.parametrize(
+    "params", [{}, (), {"w": None, "b": jnp.ones(2)}, {"z": jnp.zeros((0, 3))}]
+)
 def test_empty_none_and_zero_size_parameters(name, params):
     tx = METHODS[name](1e-2)
     updates, state = tx.update(params, tx.init(params), params)
@@ -303,7 +335,7 @@ def test_float64_mixed_with_float32_under_x64(name):
     with jax.enable_x64(True):
         params = {"f64": jnp.ones(3, jnp.float64), "f32": jnp.ones(3, jnp.float32)}
         tx = METHODS[name](1e-2)
-        updates, state = tx.update(params, tx.init(params), params)
+        updates, _ = tx.update(params, tx.init(params), params)
         chex.assert_trees_all_equal_dtypes(updates, params)
         chex.assert_trees_all_close(updates["f32"], updates["f64"].astype(jnp.float32), rtol=1e-6)
 
@@ -311,11 +343,23 @@ def test_float64_mixed_with_float32_under_x64(name):
 @pytest.mark.parametrize(
     ("build_lrjax", "build_torch"),
     [
-        (lambda: lrjax.sgd(0.1, momentum=0.9, nesterov=True), lambda t, q: t.optim.SGD([q], lr=0.1, momentum=0.9, nesterov=True)),
-        (lambda: lrjax.adagrad(0.1, lr_decay=0.01), lambda t, q: t.optim.Adagrad([q], lr=0.1, lr_decay=0.01)),
+        (
+            lambda: lrjax.sgd(0.1, momentum=0.9, nesterov=True),
+            lambda t, q: t.optim.SGD([q], lr=0.1, momentum=0.9, nesterov=True),
+        ),
+        (
+            lambda: lrjax.adagrad(0.1, lr_decay=0.01),
+            lambda t, q: t.optim.Adagrad([q], lr=0.1, lr_decay=0.01),
+        ),
         (lambda: lrjax.adadelta(1.0), lambda t, q: t.optim.Adadelta([q], lr=1.0)),
-        (lambda: lrjax.rmsprop(0.01, centered=True, momentum=0.9), lambda t, q: t.optim.RMSprop([q], lr=0.01, centered=True, momentum=0.9)),
-        (lambda: lrjax.adam(0.01, amsgrad=True, weight_decay=0.1), lambda t, q: t.optim.Adam([q], lr=0.01, amsgrad=True, weight_decay=0.1)),
+        (
+            lambda: lrjax.rmsprop(0.01, centered=True, momentum=0.9),
+            lambda t, q: t.optim.RMSprop([q], lr=0.01, centered=True, momentum=0.9),
+        ),
+        (
+            lambda: lrjax.adam(0.01, amsgrad=True, weight_decay=0.1),
+            lambda t, q: t.optim.Adam([q], lr=0.01, amsgrad=True, weight_decay=0.1),
+        ),
         (lambda: lrjax.adamw(0.01), lambda t, q: t.optim.AdamW([q], lr=0.01)),
     ],
     ids=["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw"],
@@ -338,7 +382,15 @@ def test_complex_parameters_are_pairs_of_reals_as_in_torch(build_lrjax, build_to
     np.testing.assert_allclose(np.asarray(params), reference.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("build_tx", [lambda: lrjax.adam(0.1, eps=0.0), lambda: lrjax.rmsprop(0.1, eps=0.0), lambda: lrjax.adagrad(0.1, eps=0.0), lambda: lrjax.adadelta(eps=0.0)])
+@pytest.mark.parametrize(
+    "build_tx",
+    [
+        lambda: lrjax.adam(0.1, eps=0.0),
+        lambda: lrjax.rmsprop(0.1, eps=0.0),
+        lambda: lrjax.adagrad(0.1, eps=0.0),
+        lambda: lrjax.adadelta(eps=0.0),
+    ],
+)
 def test_zero_eps_and_a_zero_gradient_make_a_zero_step(build_tx):
     """torch returns NaN here (0/0); lrjax takes the limit ε → 0 of a zero gradient: 0."""
     tx = build_tx()

@@ -154,7 +154,9 @@ def test_state_jit_vmap_and_invalid_arguments():
     alphas = jax.vmap(lambda a: run_scan(lrjax.sgd_hd(a, hyper_lr=1e-3)))(rates)
     assert alphas.shape == (2,)
     for a, got in zip(rates, alphas, strict=True):
-        assert float(got) == pytest.approx(float(run_scan(lrjax.sgd_hd(float(a), hyper_lr=1e-3))), rel=1e-6)
+        assert float(got) == pytest.approx(
+            float(run_scan(lrjax.sgd_hd(float(a), hyper_lr=1e-3))), rel=1e-6
+        )
     with pytest.raises(ValueError, match="sgd_hd: hyper_lr must be finite and >= 0"):
         lrjax.sgd_hd(hyper_lr=-1.0)
     with pytest.raises(ValueError, match="learning_rate must be a number or an array"):
