@@ -78,7 +78,9 @@ def _factors(opt_state: Any) -> list[Any]:
     """Every global factor of the rate: lrjax's own, and the ``learning_rate`` that
     ``optax.inject_hyperparams`` feeds an lrjax rate it drives or an optax rate."""
     factors: list[Any] = []
-    for node in _find(opt_state, lambda n: _has_factor(n) or _is_inject(n)):
+    for node in _find(opt_state, lambda n: _has_factor(n) or _is_inject(n) or _is_partition(n)):
+        if _is_partition(node):  # each group has its own rate: see _groups
+            continue
         if not _is_inject(node):
             factor = _RATE_FACTORS[type(node)](node)
             factors.append(_GIVEN if factor is None else factor)
@@ -95,9 +97,23 @@ def _factors(opt_state: Any) -> list[Any]:
     return factors
 
 
+def _is_partition(node: Any) -> bool:
+    return isinstance(node, optax.transforms.PartitionState)
+
+
+def _groups(opt_state: Any) -> dict[Any, Any]:
+    """The inner states of the parameter groups of ``optax.partition`` (multi_transform)."""
+    groups: dict[Any, Any] = {}
+    for node in _find(opt_state, _is_partition):
+        groups.update(node.inner_states)
+    return groups
+
+
 def _preconditioners(tree: Any, given: dict[str, Any]) -> list[optax.Updates]:
     found = []
-    for node in _find(tree, lambda n: _has_preconditioner(n) or _is_inject(n)):
+    for node in _find(tree, lambda n: _has_preconditioner(n) or _is_inject(n) or _is_partition(n)):
+        if _is_partition(node):
+            continue
         if _is_inject(node):
             found.extend(_preconditioners(node.inner_state, {**given, **node.hyperparams}))
         else:
@@ -147,8 +163,18 @@ def current_learning_rate(opt_state: Any) -> jax.Array:
     return _current_learning_rate("current_learning_rate", opt_state)
 
 
-def _current_learning_rate(owner: str, opt_state: Any) -> jax.Array:
-    factors = _factors(opt_state)
+def _current_learning_rate(owner: str, opt_state: Any) -> Any:
+    outside = _factors(opt_state)
+    rates = {
+        label: _product(owner, [*factors, *outside])
+        for label, inner in _groups(opt_state).items()
+        if (factors := _factors(inner))
+    }
+    if len(rates) == 1:
+        return next(iter(rates.values()))
+    if rates:
+        return rates
+    factors = outside
     if not factors:
         raise ValueError(
             f"{owner}: opt_state holds no learning rate (no lrjax "
@@ -187,17 +213,74 @@ def effective_learning_rates(opt_state: Any, params: optax.Params | None = None)
       >>> lrjax.effective_learning_rates(state)  # large gradient, smaller rate
       Array([0.1, 1. ], dtype=float32)
     """
-    rate = _current_learning_rate("effective_learning_rates", opt_state)
-    factors = _preconditioners(opt_state, {})
-    if not factors:
+    owner = "effective_learning_rates"
+    groups = _groups(opt_state)
+    if not groups:
+        return _effective(owner, opt_state, _factors(opt_state), params)
+    outside = _factors(opt_state)
+    trees, unknown = [], []
+    for label, inner in groups.items():
+        own = _factors(inner)
+        if own:
+            trees.append(_effective(owner, inner, [*own, *outside], None, missing_ok=True))
+        else:  # optax.set_to_zero(), or an optax (not lrjax) rate
+            unknown.append(label)
+    return _merge_groups(owner, trees, params, unknown)
+
+
+def _effective(owner, opt_state, factors, params, missing_ok=False):
+    """The per-parameter rates of one optimizer (or one group): rate × preconditioners."""
+    rate = _current_learning_rate(owner, opt_state) if not factors else _product(owner, factors)
+    preconditioners = _preconditioners(opt_state, {})
+    if not preconditioners:
         if params is None:
+            if missing_ok:
+                return rate
             raise ValueError(
-                "effective_learning_rates: opt_state keeps no per-parameter arrays (plain "
+                f"{owner}: opt_state keeps no per-parameter arrays (plain "
                 "SGD); pass params= to get the rate in the parameters' shape"
             )
         return jax.tree.map(lambda p: jnp.full(jnp.shape(p), rate, jnp.result_type(rate)), params)
-    product = functools.reduce(lambda a, b: jax.tree.map(jnp.multiply, a, b), factors)
+    product = functools.reduce(lambda a, b: jax.tree.map(jnp.multiply, a, b), preconditioners)
     return jax.tree.map(lambda f: f * rate.astype(f.dtype), product)
+
+
+def _is_masked(node: Any) -> bool:
+    return isinstance(node, optax.MaskedNode)
+
+
+def _merge_groups(owner: str, trees: list[Any], params: Any, unknown: list[Any]) -> Any:
+    """One tree of rates from the groups' trees (each masked outside its group). A group
+    that keeps no per-parameter arrays (plain SGD) gives a scalar: its rate fills the
+    parameters no other group claims, which needs ``params`` for their shapes."""
+    shaped = [tree for tree in trees if not isinstance(tree, jax.Array)]
+    scalars = [tree for tree in trees if isinstance(tree, jax.Array)]
+    if len(scalars) > 1 or (scalars and params is None) or not (shaped or params is not None):
+        raise ValueError(
+            f"{owner}: {len(scalars)} parameter group(s) keep no per-parameter arrays (plain "
+            "SGD); pass params= (and at most one such group) to place their rates"
+        )
+    if shaped:
+        leaves = [jax.tree.leaves(tree, is_leaf=_is_masked) for tree in shaped]
+        structure = jax.tree.structure(shaped[0], is_leaf=_is_masked)
+    else:
+        structure = jax.tree.structure(params)
+        leaves = []
+    size = structure.num_leaves
+    merged = []
+    for i in range(size):
+        found = [group[i] for group in leaves if not _is_masked(group[i])]
+        if not found:
+            if not scalars or unknown:
+                raise ValueError(
+                    f"{owner}: the parameter groups {unknown} hold no lrjax learning rate "
+                    "(optax.set_to_zero or an optax optimizer), so their parameters' rates "
+                    "are unknown"
+                )
+            shape = jnp.shape(jax.tree.leaves(params)[i])
+            found = [jnp.full(shape, scalars[0], jnp.result_type(scalars[0]))]
+        merged.append(found[0])
+    return jax.tree.unflatten(structure, merged)
 
 
 def set_hyperparams(opt_state: Any, **values: Any) -> Any:
