@@ -18,7 +18,6 @@ from lrjax._adam import adam as adam
 from lrjax._adam import adamw as adamw
 from lrjax._adam import scale_by_adam as scale_by_adam
 from lrjax._base import AddDecayedWeightsState as AddDecayedWeightsState
-from lrjax._state import HyperparamsState as HyperparamsState
 from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
 from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
 from lrjax._base import add_decayed_weights as add_decayed_weights
@@ -41,6 +40,7 @@ from lrjax._rmsprop import scale_by_rms as scale_by_rms
 from lrjax._sgd import ScaleByMomentumState as ScaleByMomentumState
 from lrjax._sgd import scale_by_momentum as scale_by_momentum
 from lrjax._sgd import sgd as sgd
+from lrjax._state import HyperparamsState as HyperparamsState
 from lrjax._sweep import SweepResult as SweepResult
 from lrjax._sweep import sweep as sweep
 

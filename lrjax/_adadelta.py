@@ -91,7 +91,7 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
         dtype = _state.default_float()
         rho_eps = _state.cast(hp.value("rho"), dtype) * _state.cast(
             hp.value("eps"), dtype
@@ -126,7 +126,7 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
             count=_state.increment(state.count),
             square_avg=_state.cast_like(square_avg, state.square_avg),
             acc_delta=_state.cast_like(acc_delta, state.acc_delta),
-            hyperparams=state.hyperparams,
+            hyperparams=hp.state,
         )
         return _state.cast_like(delta, updates), new_state
 
@@ -139,6 +139,7 @@ def adadelta(
     rho: float | jax.Array = v.default(0.9),
     eps: float | jax.Array = v.default(1e-6),
     weight_decay: float | jax.Array = v.default(0.0),
+    mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adadelta, identical to ``torch.optim.Adadelta``.
 
@@ -152,6 +153,8 @@ def adadelta(
       rho: ρ in [0, 1].
       eps: ε >= 0.
       weight_decay: λ >= 0, coupled (added to the gradient).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
 
     Returns:
       ``optax.chain(add_decayed_weights, scale_by_adadelta, scale_by_learning_rate)``.
@@ -173,4 +176,10 @@ def adadelta(
         owner, learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
     )
     direction = adadelta_direction(hp["rho"], hp["eps"])
-    return _base.torch_method(owner, hp["learning_rate"], [direction], hp["weight_decay"])
+    return _base.torch_method(
+        owner,
+        hp["learning_rate"],
+        [direction],
+        hp["weight_decay"],
+        mask=_base.check_mask(owner, mask),
+    )

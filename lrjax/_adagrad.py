@@ -95,7 +95,7 @@ def adagrad_direction(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
         decay = None
         if decays:  # a scalar, computed once per step (not once per leaf)
             dtype = _state.default_float()
@@ -115,7 +115,7 @@ def adagrad_direction(
         sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
         updates = jax.tree.map(direction, updates, sum_of_squares)
         count = _state.increment(state.count)
-        return updates, ScaleByAdagradState(count, sum_of_squares, state.hyperparams)
+        return updates, ScaleByAdagradState(count, sum_of_squares, hp.state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -125,6 +125,7 @@ def adagrad(
     *,
     lr_decay: float | jax.Array = v.default(0.0),
     weight_decay: float | jax.Array = v.default(0.0),
+    mask: Any = None,
     initial_accumulator_value: float | jax.Array = v.default(0.0),
     eps: float | jax.Array = v.default(1e-10),
 ) -> optax.GradientTransformationExtraArgs:
@@ -141,6 +142,8 @@ def adagrad(
       learning_rate: η: a number, a JAX array or a schedule.
       lr_decay: torch's ``lr_decay`` >= 0.
       weight_decay: λ >= 0, coupled (added to the gradient).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
       initial_accumulator_value: G_0 >= 0.
       eps: ε >= 0, outside the square root.
 
@@ -170,4 +173,10 @@ def adagrad(
         eps=eps,
     )
     direction = adagrad_direction(hp["lr_decay"], hp["initial_accumulator_value"], hp["eps"])
-    return _base.torch_method(owner, hp["learning_rate"], [direction], hp["weight_decay"])
+    return _base.torch_method(
+        owner,
+        hp["learning_rate"],
+        [direction],
+        hp["weight_decay"],
+        mask=_base.check_mask(owner, mask),
+    )

@@ -141,7 +141,7 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
         count = _state.increment(state.count)
         b2 = hp.value("b2")
         one_minus_b1, one_minus_b2 = hp.complement("b1"), hp.complement("b2")
@@ -172,9 +172,9 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
         if amsgrad:
             nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
             updates = jax.tree.map(direction, updates, mu, nu_max)
-            return updates, ScaleByAmsgradState(count, mu, nu, nu_max, state.hyperparams)
+            return updates, ScaleByAmsgradState(count, mu, nu, nu_max, hp.state)
         updates = jax.tree.map(direction, updates, mu, nu)
-        return updates, ScaleByAdamState(count, mu, nu, state.hyperparams)
+        return updates, ScaleByAdamState(count, mu, nu, hp.state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -190,6 +190,7 @@ def adam(
     b2: float | jax.Array = v.default(0.999),
     eps: float | jax.Array = v.default(1e-8),
     weight_decay: float | jax.Array = v.default(0.0),
+    mask: Any = None,
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam, identical to ``torch.optim.Adam``; ``weight_decay`` is coupled L2.
@@ -205,6 +206,8 @@ def adam(
       b2: β2 in [0, 1).
       eps: ε >= 0.
       weight_decay: λ >= 0, added to the gradient (L2 regularisation).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
       amsgrad: AMSGrad's running maximum of v.
 
     Returns:
@@ -222,7 +225,7 @@ def adam(
     References:
       Kingma & Ba, ICLR 2015, https://arxiv.org/abs/1412.6980
     """
-    return _adam("adam", learning_rate, b1, b2, eps, weight_decay, amsgrad, decoupled=False)
+    return _adam("adam", learning_rate, b1, b2, eps, weight_decay, mask, amsgrad, decoupled=False)
 
 
 def adamw(
@@ -232,6 +235,7 @@ def adamw(
     b2: float | jax.Array = v.default(0.999),
     eps: float | jax.Array = v.default(1e-8),
     weight_decay: float | jax.Array = v.default(1e-2),
+    mask: Any = None,
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """AdamW (Loshchilov & Hutter, 2019), identical to ``torch.optim.AdamW``.
@@ -247,6 +251,8 @@ def adamw(
       b2: β2 in [0, 1).
       eps: ε >= 0.
       weight_decay: λ >= 0 (torch's default 1e-2).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
       amsgrad: AMSGrad's running maximum of v.
 
     Returns:
@@ -266,10 +272,10 @@ def adamw(
       Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019,
       https://arxiv.org/abs/1711.05101
     """
-    return _adam("adamw", learning_rate, b1, b2, eps, weight_decay, amsgrad, decoupled=True)
+    return _adam("adamw", learning_rate, b1, b2, eps, weight_decay, mask, amsgrad, decoupled=True)
 
 
-def _adam(owner, learning_rate, b1, b2, eps, weight_decay, amsgrad, *, decoupled: bool):
+def _adam(owner, learning_rate, b1, b2, eps, weight_decay, mask, amsgrad, *, decoupled: bool):
     hp = _state.check_hyperparams(
         owner, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
     )
@@ -277,5 +283,10 @@ def _adam(owner, learning_rate, b1, b2, eps, weight_decay, amsgrad, *, decoupled
         hp["b1"], hp["b2"], hp["eps"], v.check_flag(owner, "amsgrad", amsgrad)
     )
     return _base.torch_method(
-        owner, hp["learning_rate"], [direction], hp["weight_decay"], decoupled=decoupled
+        owner,
+        hp["learning_rate"],
+        [direction],
+        hp["weight_decay"],
+        mask=_base.check_mask(owner, mask),
+        decoupled=decoupled,
     )

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from lrjax import _state
@@ -46,17 +47,19 @@ def torch_method(
     directions: Sequence[optax.GradientTransformation],
     weight_decay: Any,
     *,
+    mask: Any = None,
     decoupled: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """The chain of a ``torch.optim`` method from checked hyperparameters.
 
     Coupled weight decay (L2, torch's ``weight_decay``) is added to the gradient before
     the directions; decoupled decay (AdamW) after them, so the rate multiplies it too.
-    A held zero decay leaves its block out. The rate comes last.
+    A held zero decay leaves its block out; ``mask`` (checked) limits it to some
+    parameters. The rate comes last.
     """
     blocks = list(directions)
     if not _state.is_zero(weight_decay):
-        decay = decayed_weights(weight_decay)
+        decay = decayed_weights(weight_decay, mask)
         blocks = [*blocks, decay] if decoupled else [decay, *blocks]
     blocks.append(learning_rate_block(learning_rate))
     return public(owner, optax.chain(*blocks))
@@ -66,13 +69,29 @@ def torch_method(
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of :func:`add_decayed_weights`."""
+    """State of :func:`add_decayed_weights`: ``count`` steps a scheduled coefficient."""
 
+    count: jax.Array
     hyperparams: _state.HyperparamsState
 
 
+def check_mask(owner: str, mask: Any) -> Any:
+    """``None``, a function ``params -> pytree of bools``, or a pytree of bools."""
+    if mask is None or callable(mask):
+        return mask
+    leaves = jax.tree.leaves(mask)
+    if not leaves or not all(isinstance(leaf, (bool, np.bool_)) for leaf in leaves):
+        raise ValueError(
+            f"{owner}: mask must be None, a pytree of bools like the parameters, or a "
+            f"function params -> pytree of bools, got {v.show(mask)}"
+        )
+    return mask
+
+
 def add_decayed_weights(
-    weight_decay: float | jax.Array = v.default(0.0),
+    weight_decay: float | jax.Array | Schedule = v.default(0.0),
+    *,
+    mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adds ``weight_decay * params`` to the updates (L2 regularisation).
 
@@ -85,7 +104,11 @@ def add_decayed_weights(
     :func:`lrjax.set_hyperparams` can change it.
 
     Args:
-      weight_decay: the coefficient λ >= 0.
+      weight_decay: the coefficient λ >= 0, or a schedule ``step -> λ``.
+      mask: which parameters decay: a pytree of bools like the parameters (or a prefix
+        of it), or a function ``params -> pytree of bools``, as optax's ``mask``; None
+        decays all. The usual recipe leaves biases and norm scales out, as torch's two
+        parameter groups do.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; its ``update`` needs ``params``.
@@ -97,31 +120,35 @@ def add_decayed_weights(
       >>> tx.update(jnp.array([1.0]), tx.init(params), params)[0]
       Array([2.], dtype=float32)
     """
-    checked = _state.check_hyperparams("add_decayed_weights", weight_decay=weight_decay)
-    return public("add_decayed_weights", decayed_weights(checked["weight_decay"]))
+    owner = "add_decayed_weights"
+    checked = _state.check_hyperparams(owner, weight_decay=weight_decay)
+    return public(owner, decayed_weights(checked["weight_decay"], check_mask(owner, mask)))
 
 
-def decayed_weights(weight_decay: Any) -> optax.GradientTransformationExtraArgs:
-    """:func:`add_decayed_weights` from a checked coefficient."""
+def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransformationExtraArgs:
+    """:func:`add_decayed_weights` from a checked coefficient and mask."""
     hyperparams = _state.Hyperparams(weight_decay=weight_decay)
 
     def init_fn(params: optax.Params) -> AddDecayedWeightsState:
         del params
-        return AddDecayedWeightsState(hyperparams=hyperparams.init())
+        return AddDecayedWeightsState(count=_state.zeros_count(), hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         if params is None:
             raise ValueError("weight decay: update needs params, got params=None")
-        decay = hyperparams.read(state.hyperparams).value("weight_decay")
+        hp = hyperparams.read(state.hyperparams, state.count)
+        decay = hp.value("weight_decay")
 
         def add(u: jax.Array, p: jax.Array) -> jax.Array:
             dtype = _state.compute_dtype(u.dtype)
             return (u.astype(dtype) + _state.cast(decay, dtype) * p.astype(dtype)).astype(u.dtype)
 
-        return jax.tree.map(add, updates, params), state
+        new_state = AddDecayedWeightsState(_state.increment(state.count), hp.state)
+        return jax.tree.map(add, updates, params), new_state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return tx if mask is None else optax.masked(tx, mask)
 
 
 # ------------------------------------------------------------------ learning rate
@@ -191,7 +218,7 @@ def learning_rate_block(learning_rate: ScalarOrSchedule) -> optax.GradientTransf
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        rate = hyperparams.read(state.hyperparams).value("learning_rate")
+        rate = hyperparams.read(state.hyperparams, state.count).value("learning_rate")
         return _scale(updates, rate), state._replace(count=_state.increment(state.count))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

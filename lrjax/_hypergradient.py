@@ -99,7 +99,7 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
         dtype = state.learning_rate.dtype
         products = jax.tree.map(
             lambda g, d: jnp.vdot(g.astype(dtype), d.astype(dtype)), updates, state.direction
@@ -114,7 +114,7 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
             learning_rate=learning_rate,
             direction=_state.cast_like(new_direction, state.direction),
             inner_state=inner_state,
-            hyperparams=state.hyperparams,
+            hyperparams=hp.state,
         )
         return _base.scale_tree(new_direction, -learning_rate), new_state
 

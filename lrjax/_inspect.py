@@ -349,9 +349,10 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
 def _not_settable(opt_state: Any, name: str) -> str:
     scheduled = _find(opt_state, lambda n: isinstance(n, _base.ScaleByScheduleState))
     injected = _find(opt_state, _is_inject)
-    if name == "learning_rate" and scheduled:
+    held = _find(opt_state, lambda n: isinstance(n, _state.HyperparamsState))
+    if (name == "learning_rate" and scheduled) or any(name in h.scheduled for h in held):
         return (
-            "set_hyperparams: learning_rate is driven by a schedule in this state; "
+            f"set_hyperparams: {name} is driven by a schedule in this state; "
             "build the optimizer with another schedule, or with a number to set it"
         )
     if any(name in node.hyperparams_states for node in injected):

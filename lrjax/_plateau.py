@@ -133,7 +133,7 @@ def reduce_on_plateau(
                 "reduce_on_plateau: update needs the monitored metric, got value=None; "
                 "call tx.update(updates, state, params, value=loss)"
             )
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
         f32 = jnp.float32
         if not isinstance(value, (int, float, np.integer, np.floating, np.ndarray, jax.Array)):
             raise ValueError(
@@ -176,7 +176,7 @@ def reduce_on_plateau(
             cooldown_left=pick(cooldown_left, state.cooldown_left).astype(jnp.int32),
             value_sum=jnp.where(decide, 0.0, value_sum).astype(f32),
             value_count=jnp.where(decide, 0, value_count).astype(jnp.int32),
-            hyperparams=state.hyperparams,
+            hyperparams=hp.state,
         )
         return _base.scale_tree(updates, new_state.scale), new_state
 

@@ -106,7 +106,7 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
 
         def square_average(g: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _state.compute_dtype(g.dtype)
@@ -126,10 +126,10 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
         if centered:
             grad_avg = jax.tree.map(average, updates, state.grad_avg)
             stds = jax.tree.map(lambda v, m: _std(v, m, hp.value("eps")), square_avg, grad_avg)
-            new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, state.hyperparams)
+            new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, hp.state)
         else:
             stds = jax.tree.map(lambda v: _std(v, None, hp.value("eps")), square_avg)
-            new_state = ScaleByRmsState(count, square_avg, state.hyperparams)
+            new_state = ScaleByRmsState(count, square_avg, hp.state)
         updates = jax.tree.map(
             lambda g, s: _state.safe_divide(g.astype(s.dtype), s, guard).astype(g.dtype),
             updates,
@@ -146,6 +146,7 @@ def rmsprop(
     decay: float | jax.Array = v.default(0.99),
     eps: float | jax.Array = v.default(1e-8),
     weight_decay: float | jax.Array = v.default(0.0),
+    mask: Any = None,
     momentum: float | jax.Array = v.default(0.0),
     centered: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
@@ -164,6 +165,8 @@ def rmsprop(
       decay: α in [0, 1) (torch's ``alpha``, default 0.99).
       eps: ε >= 0, outside the square root.
       weight_decay: λ >= 0, coupled (added to the gradient).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
       momentum: μ in [0, 1]; 0 leaves the momentum buffer out.
       centered: normalise by the gradient's estimated standard deviation.
 
@@ -193,4 +196,10 @@ def rmsprop(
     directions = [rms_direction(hp["decay"], hp["eps"], v.check_flag(owner, "centered", centered))]
     if not _state.is_zero(hp["momentum"]):
         directions.append(momentum_direction(hp["momentum"], 0.0, nesterov=False))
-    return _base.torch_method(owner, hp["learning_rate"], directions, hp["weight_decay"])
+    return _base.torch_method(
+        owner,
+        hp["learning_rate"],
+        directions,
+        hp["weight_decay"],
+        mask=_base.check_mask(owner, mask),
+    )

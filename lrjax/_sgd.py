@@ -97,7 +97,7 @@ def momentum_direction(
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        hp = hyperparams.read(state.hyperparams)
+        hp = hyperparams.read(state.hyperparams, state.count)
         momentum = hp.value("momentum")
         # The buffer starts at zero, so damping nothing on the first step copies g_1.
         # Without dampening that needs nothing at all: b_1 = μ·0 + g_1.
@@ -122,7 +122,7 @@ def momentum_direction(
             updates = jax.tree.map(look_ahead, updates, trace)
         else:
             updates = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
-        new_state = ScaleByMomentumState(_state.increment(state.count), trace, state.hyperparams)
+        new_state = ScaleByMomentumState(_state.increment(state.count), trace, hp.state)
         return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -135,6 +135,7 @@ def sgd(
     dampening: float | jax.Array = v.default(0.0),
     nesterov: bool = False,
     weight_decay: float | jax.Array = v.default(0.0),
+    mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Stochastic gradient descent, ``θ ← θ − η d``, identical to ``torch.optim.SGD``.
 
@@ -151,6 +152,8 @@ def sgd(
       dampening: τ in [0, 1] (torch's ``dampening``).
       nesterov: Nesterov momentum; needs momentum > 0 and dampening 0.
       weight_decay: λ >= 0, coupled (added to the gradient) as in torch.
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
 
     Returns:
       ``optax.chain(add_decayed_weights, scale_by_momentum, scale_by_learning_rate)``,
@@ -178,7 +181,13 @@ def sgd(
     directions = []
     if not _state.is_zero(hp["momentum"]):
         directions.append(momentum_direction(hp["momentum"], hp["dampening"], nesterov))
-    return _base.torch_method(owner, hp["learning_rate"], directions, hp["weight_decay"])
+    return _base.torch_method(
+        owner,
+        hp["learning_rate"],
+        directions,
+        hp["weight_decay"],
+        mask=_base.check_mask(owner, mask),
+    )
 
 
 def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:

@@ -68,8 +68,9 @@ def compute_dtype(dtype: Any) -> np.dtype:
 
 
 def is_held(value: Any) -> bool:
-    """A (checked) Python number is held in the state; a JAX array or tracer is used as given."""
-    return not isinstance(value, jax.Array)
+    """A (checked) Python number is held in the state; a JAX array or tracer is used as
+    given; a schedule is evaluated at each step."""
+    return not isinstance(value, jax.Array) and not callable(value)
 
 
 def is_zero(value: Any) -> bool:
@@ -82,16 +83,20 @@ def is_zero(value: Any) -> bool:
 
 
 class HyperparamsState(NamedTuple):
-    """The float hyperparameters a transformation holds (those given as numbers).
+    """The float hyperparameters a transformation holds.
 
-    ``values`` maps each name to its value; :func:`lrjax.set_hyperparams` and
-    ``optax.tree.set`` change it. ``rounding`` holds, for the decay rates (β1, β2, α,
+    ``values`` maps each name given as a number to its value; :func:`lrjax.set_hyperparams`
+    and ``optax.tree.set`` change it. ``rounding`` holds, for the decay rates (β1, β2, α,
     ρ), ``value − float(value)`` under the key ``"<name>_rounding"``: the part of the
     number the state's float dtype could not hold, so that ``1 − value`` is exact.
+    ``scheduled`` maps each name given as a schedule to the value the most recent update
+    used (before any update: the first update's); it is recomputed at every update, so
+    it is not settable.
     """
 
     values: dict[str, jax.Array]
     rounding: dict[str, jax.Array]
+    scheduled: dict[str, jax.Array] = {}
 
 
 def _rounding(value: Any, dtype: Any) -> jax.Array:
@@ -113,30 +118,61 @@ def held_state(values: dict[str, Any]) -> HyperparamsState:
     )
 
 
+def check_schedule(owner: str, name: str, schedule: Any) -> Any:
+    """A schedule ``step -> value`` for a hyperparameter: it must map an int32 step to a
+    real scalar (traced once, abstractly; nothing is computed)."""
+    try:
+        out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception as error:
+        raise ValueError(
+            f"{owner}: {name} is a callable, so it must be a schedule step -> value; "
+            f"calling it on a step failed with {type(error).__name__}: {error}"
+        ) from None
+    leaves = jax.tree.leaves(out)
+    real = len(leaves) == 1 and (
+        jnp.issubdtype(leaves[0].dtype, jnp.floating)
+        or jnp.issubdtype(leaves[0].dtype, jnp.integer)
+    )
+    if not real or leaves[0].shape != ():
+        raise ValueError(
+            f"{owner}: {name} is a callable, so it must be a schedule step -> real scalar, "
+            f"got {schedule!r} returning {out}"
+        )
+    return schedule
+
+
 def check_hyperparams(owner: str, **values: Any) -> dict[str, Any]:
-    """Checks a transformation's float hyperparameters by the rules of their names; a
-    ``learning_rate`` may also be a schedule (checked by its own constructor)."""
+    """Checks a transformation's float hyperparameters by the rules of their names; any of
+    them may also be a schedule (whose values its own constructor checked)."""
     return {
-        name: value
-        if name == "learning_rate" and callable(value)
+        name: check_schedule(owner, name, value)
+        if callable(value)
         else check_hyperparam(owner, name, value)
         for name, value in values.items()
     }
 
 
 class Hyperparams:
-    """A transformation's (checked) float hyperparameters: held ones read from the state,
-    given ones from the constructor."""
+    """A transformation's (checked) float hyperparameters: numbers held in the state,
+    arrays used as given, schedules evaluated at the step."""
 
     def __init__(self, **values: Any):
+        self.scheduled = {name: value for name, value in values.items() if callable(value)}
+        values = {name: value for name, value in values.items() if name not in self.scheduled}
         self.held = {name: value for name, value in values.items() if is_held(value)}
         self.given = {name: value for name, value in values.items() if not is_held(value)}
 
-    def init(self) -> HyperparamsState:
-        return held_state(self.held)
+    def _evaluate(self, count: jax.Array) -> dict[str, jax.Array]:
+        return {name: fresh(f(count), default_float()) for name, f in self.scheduled.items()}
 
-    def read(self, state: HyperparamsState) -> Values:
-        """The values this update uses."""
+    def init(self) -> HyperparamsState:
+        state = held_state(self.held)
+        return state._replace(scheduled=self._evaluate(jnp.zeros([], jnp.int32)))
+
+    def read(self, state: HyperparamsState, count: jax.Array) -> Values:
+        """The values the update after ``count`` updates uses; ``.state`` records them."""
+        if self.scheduled:
+            state = state._replace(scheduled=self._evaluate(count))
         return Values(state, self.given)
 
 
@@ -149,11 +185,13 @@ class Values:
     def value(self, name: str) -> jax.Array:
         if name in self.state.values:  # optax.tree.set may have put a Python number here
             return jnp.asarray(self.state.values[name])
+        if name in self.state.scheduled:
+            return jnp.asarray(self.state.scheduled[name])
         return jnp.asarray(self.given[name])
 
     def get(self, name: str, default: Any) -> Any:
         """The value of ``name``, or ``default`` where the transformation has none."""
-        if name in self.state.values or name in self.given:
+        if name in self.state.values or name in self.state.scheduled or name in self.given:
             return self.value(name)
         return default
 
@@ -179,7 +217,7 @@ def set_held(state: HyperparamsState, values: dict[str, Any], found: set[str]) -
         if name + ROUNDING in state.rounding:
             new_rounding[name + ROUNDING] = jnp.broadcast_to(_rounding(value, old.dtype), old.shape)
         found.add(name)
-    return HyperparamsState(new_values, new_rounding)
+    return HyperparamsState(new_values, new_rounding, state.scheduled)
 
 
 def may_be_zero(eps: Any) -> bool:
