@@ -92,7 +92,9 @@ def sweep_lines(sweep: Row | None) -> list[str]:
         f"- {sweep['k']} separate compiled runs: {sweep['separate_s']:.2f} s",
         f"- ratio sweep / separate: {sweep['ratio']:.2f}",
         f"- loss curves equal to the separate runs' (rtol 1e-4): {sweep['matching']} of "
-        f"{sweep['k']}; diverged: {sweep['diverged']}",
+        f"{sweep['bounded']} bounded runs (loss at most {sweep['bound']:g}× its first); "
+        f"{sweep['k'] - sweep['bounded']} unbounded (chaotic or diverged, not compared), "
+        f"{sweep['diverged']} of them diverged",
     ]
 
 

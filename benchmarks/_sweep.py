@@ -20,6 +20,8 @@ import optax
 import lrjax
 
 K = 16
+# A run is bounded when its loss never exceeds this many times its first loss.
+BOUND = 2.0
 
 
 def _problem(quick: bool):
@@ -73,14 +75,18 @@ def sweep_case(quick: bool) -> dict[str, Any]:
         separate.append(np.asarray(train(params, batches)))
     separate_s = time.perf_counter() - start
 
-    # A diverged run reports NaN from its divergence on; unstable runs (large rates) may
-    # drift apart over the steps, as any change of float32 rounding would make them.
+    # Only a bounded run is reproducible to rounding. Past the edge of stability a run is
+    # chaotic (the quick case's rate 1.0 climbs to ~8e3, finite): any change of float32
+    # rounding, thread scheduling included, moves its curve, so comparing it would test
+    # the thread pool. Which runs are bounded is read from the separate runs.
     separate = np.stack(separate)
     diverged = np.asarray(result.diverged)
+    bounded = np.all(np.isfinite(separate), axis=1)
+    bounded &= np.max(np.where(bounded[:, None], separate, 0.0), axis=1) <= BOUND * separate[:, 0]
     matching = 0
     if swept.shape == separate.shape:
-        close = np.isclose(swept, separate, rtol=1e-4, atol=1e-6)
-        matching = int(np.sum(np.all(close, axis=1) & ~diverged))
+        close = np.all(np.isclose(swept, separate, rtol=1e-4, atol=1e-6), axis=1)
+        matching = int(np.sum(close & bounded))
     return {
         "k": K,
         "steps": steps,
@@ -89,5 +95,7 @@ def sweep_case(quick: bool) -> dict[str, Any]:
         "separate_s": separate_s,
         "ratio": sweep_s / separate_s,
         "matching": matching,
+        "bounded": int(bounded.sum()),
+        "bound": BOUND,
         "diverged": int(diverged.sum()),
     }

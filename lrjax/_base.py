@@ -258,24 +258,3 @@ def scale_tree(updates: optax.Updates, factor: jax.Array) -> optax.Updates:
         return (u.astype(dtype) * _state.cast(factor, dtype)).astype(u.dtype)
 
     return jax.tree.map(scale, updates)
-
-
-# TEMPORARY (removed once every module validates through lrjax._validation).
-def check(owner, name, value, condition, requirement):  # pragma: no cover
-    import numpy as np
-
-    if not v.is_concrete(value):
-        return
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
-    with np.errstate(invalid="ignore"):
-        ok = np.all(condition(array))
-    if not ok:
-        raise ValueError(f"{owner}: {name} must be {requirement}, got {v.show(value)}")
-
-
-check_integer = v.check_integer
-check_choice = v.check_choice
-is_concrete = v.is_concrete

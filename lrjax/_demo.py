@@ -231,17 +231,17 @@ def _plots(plt, out, finder, swept, schedule: Callable, rate: float, steps: int,
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    finder.plot(ax)
+    finder.plot(ax=ax)
     save(fig, "finder.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    plotting.plot_sweep(swept, axes[0])
-    plotting.plot_sweep(swept, axes[1], kind="final")
+    plotting.plot_sweep(swept, ax=axes[0])
+    plotting.plot_sweep(swept, ax=axes[1], kind="final")
     save(fig, "sweep.png")
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     plotting.plot_schedules(
-        {"warm-up + cosine": schedule, "constant": schedules.constant(rate)}, steps, ax
+        {"warm-up + cosine": schedule, "constant": schedules.constant(rate)}, steps, ax=ax
     )
     ax.set_title(f"the learning rate of the Adam runs (peak {rate:.3g})")
     save(fig, "schedule.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,10 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _base, _loop, schedules
+from lrjax import _loop
+from lrjax import _validation as v
 from lrjax._sgd import sgd
 
-OptimizerFactory = Callable[[Any], optax.GradientTransformation]
+OWNER = "find_learning_rate"
+# Rates below float32's smallest normal number are flushed to 0 on most hardware.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,11 +30,11 @@ class FinderResult:
       losses: the loss of each step's batch, before that step's update.
       smoothed_losses: the debiased exponential moving average of ``losses`` that the
         stop rule watches.
-      suggestion: the recommended rate (``suggestions["valley"]``), or None when the
+      suggestion: the recommended rate (``suggestions["steepest"]``), or None when the
         curve is too short to suggest anything (lower ``min_lr``).
       suggestions: ``{"steepest", "valley", "minimum"}`` → rate or None (see
         :func:`find_learning_rate` for the rules).
-      diverged: whether the test stopped because the loss diverged.
+      diverged: whether the test stopped because the loss diverged (or was not finite).
       divergence_step: the step at which it stopped, or None.
       divergence_learning_rate: the rate of that step, or None.
     """
@@ -44,18 +48,21 @@ class FinderResult:
     divergence_step: int | None
     divergence_learning_rate: float | None
 
-    def plot(self, ax: Any = None) -> Any:
-        """Loss against rate (log scale), suggestions marked. Needs matplotlib."""
+    def plot(self, *, ax: Any = None) -> Any:
+        """Loss against rate (log scale), suggestions marked; returns the axes.
+
+        Needs matplotlib. ``ax``: the matplotlib axes to draw on (default: a new figure).
+        """
         from lrjax import plotting
 
-        return plotting.plot_finder(self, ax=ax)
+        return plotting._draw_finder("FinderResult.plot", self, ax)
 
 
 def find_learning_rate(
     loss_fn: Callable[[optax.Params, Any], jax.Array],
     params: optax.Params,
     batches: Any,
-    optimizer: OptimizerFactory = sgd,
+    optimizer: _loop.OptimizerFactory = sgd,
     *,
     min_lr: float = 1e-7,
     max_lr: float = 10.0,
@@ -69,17 +76,21 @@ def find_learning_rate(
 
     From ``params``, ``num_steps`` steps of ``optimizer`` are taken while the rate grows
     from ``min_lr`` to ``max_lr`` (geometrically, or linearly with ``mode="linear"``):
-    the optimizer factory receives the ramp as its schedule. The loss is smoothed by a
-    debiased moving average ``s_t = EMA_t / (1 − smoothing^(t+1))``; the test stops at
-    the first step whose loss is not finite or whose ``s_t`` exceeds
-    ``divergence_threshold × min(s)``, and the curve ends there (a non-finite loss is
-    left out of it). ``params`` is not modified.
+    the optimizer factory receives the ramp as its schedule (``step -> rate``, float32).
+    The loss is smoothed by a debiased moving average
+    ``s_t = EMA_t / (1 − smoothing^(t+1))``; the test stops at the first step whose loss
+    is not finite or whose ``s_t`` exceeds ``divergence_threshold × min(s)`` (for a
+    negative minimum: rises ``(divergence_threshold − 1) × |min(s)|`` above it), and the
+    curve ends there (a non-finite loss is left out of it). ``params`` is not modified
+    (nor donated): it can be used again.
 
-    ``batches`` is either a stacked pytree (an array, dict or tuple whose leaves have a
+    ``batches`` is either a stacked pytree (an array, dict or tuple whose leaves share a
     leading axis of at least ``num_steps``: the whole test then runs as one compiled
     ``lax.scan``), or an iterable of batches such as a list or a data loader (a jitted
     step in a Python loop that stops consuming batches at divergence; a tqdm bar when
-    ``progress=True``). Both give the same curve on the same data.
+    ``progress=True``). Both give the same curve on the same data. Calling it again
+    with the same ``loss_fn``, ``optimizer``, shapes and ``num_steps`` reuses the
+    compiled program, whatever the rates, ``smoothing`` and threshold.
 
     The suggestions read the smoothed curve ``s`` against ``log10(rate)`` over its
     finite points (NaN never becomes a suggestion), on the descent: from a tenth of the
@@ -101,114 +112,193 @@ def find_learning_rate(
     ``steepest`` safe: unrestricted, it picked a rate at the cliff in 5 of 24 runs.
 
     Args:
-      loss_fn: ``loss_fn(params, batch) -> scalar``.
-      params: the starting parameters (a pytree).
+      loss_fn: ``loss_fn(params, batch) -> scalar`` (a real floating-point scalar).
+      params: the starting parameters (a pytree of floating-point arrays).
       batches: a stacked pytree of batches or an iterable of batches.
       optimizer: maps a rate or schedule to a transformation, e.g. ``lrjax.adam`` or
-        ``lambda lr: optax.chain(optax.clip_by_global_norm(1.0), lrjax.sgd(lr, 0.9))``.
-      min_lr: the first rate (> 0).
-      max_lr: the last rate (> min_lr).
-      num_steps: the number of steps (>= 2).
+        ``lambda lr: optax.chain(optax.clip_by_global_norm(1.0), lrjax.sgd(lr,
+        momentum=0.9))``: the factory, not a transformation already built.
+      min_lr: the first rate (> 0, at least float32's smallest normal number 1.2e-38).
+      max_lr: the last rate (> min_lr in float32, finite in float32).
+      num_steps: the number of steps (an integer >= 2).
       mode: ``"exponential"`` or ``"linear"`` growth.
-      smoothing: the moving average's decay, in [0, 1).
-      divergence_threshold: the stop factor (> 1).
+      smoothing: the moving average's decay, in [0, 1) (in float32).
+      divergence_threshold: the stop factor (> 1 in float32).
       progress: show a progress bar (iterable batches only; needs tqdm).
 
     Returns:
       A :class:`FinderResult`.
 
+    Raises:
+      ValueError: for an invalid argument, naming it; nothing is clamped or replaced.
+
+    Example:
+      >>> import jax.numpy as jnp, lrjax
+      >>> loss = lambda w, x: jnp.mean((x * w - 2.0 * x) ** 2)  # SGD is stable below 1
+      >>> result = lrjax.find_learning_rate(loss, jnp.zeros(()), jnp.ones((100, 8)))
+      >>> result.diverged, round(result.suggestion, 2)
+      (True, 0.14)
+
     References:
       Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
       https://arxiv.org/abs/1506.01186
     """
-    owner = "find_learning_rate"
-    _base.check(owner, "min_lr", min_lr, lambda v: np.isfinite(v) & (v > 0), "finite and > 0")
-    _base.check(
-        owner, "max_lr", max_lr, lambda v: np.isfinite(v) & (v > min_lr), f"> min_lr={min_lr}"
-    )
-    num_steps = _base.check_integer(owner, "num_steps", num_steps, 2)
-    _base.check_choice(owner, "mode", mode, ("exponential", "linear"))
-    _base.check(owner, "smoothing", smoothing, lambda v: (v >= 0) & (v < 1), "in [0, 1)")
-    _base.check(owner, "divergence_threshold", divergence_threshold, lambda v: v > 1, "> 1")
-    if mode == "exponential":
-        growth = (max_lr / min_lr) ** (1.0 / (num_steps - 1))
-        ramp = schedules.exponential_decay(min_lr, growth, end_value=max_lr)
-    else:
-        ramp = schedules.linear(min_lr, max_lr, num_steps - 1)
-    tx = optimizer(ramp)
-    step = _loop.train_step(loss_fn, tx)
-
-    def watch(loss, t, average, best):
-        """The stop rule: debiased EMA of the loss against its best value so far."""
-        average = smoothing * average + (1 - smoothing) * loss
-        smoothed = average / (1 - smoothing ** (t + 1).astype(jnp.float32))
-        finite = jnp.isfinite(loss) & jnp.isfinite(smoothed)
-        best = jnp.where(finite, jnp.minimum(best, smoothed), best)
-        diverged = ~finite | (smoothed > divergence_threshold * best)
-        return average, best, smoothed, diverged
-
-    if _loop.is_stacked(batches):
-        batches = _loop.take(owner, batches, num_steps)
-        losses, smoothed, stopped = _run_scan(step, watch, tx, params, batches)
-    else:
-        losses, smoothed, stopped = _run_loop(
-            owner, step, watch, tx, params, batches, num_steps, progress
+    _loop.check_functions(OWNER, loss_fn, optimizer)
+    _loop.check_params(OWNER, params)
+    given = {"min_lr": min_lr, "max_lr": max_lr}  # for messages, as the user wrote them
+    min_lr = _number("min_lr", min_lr, v.positive, "> 0")
+    if min_lr < FLOAT32_TINY:
+        raise ValueError(
+            f"{OWNER}: min_lr must be at least {FLOAT32_TINY:.8g} (float32's smallest normal "
+            f"number; smaller rates are 0 on most hardware), got {v.show(given['min_lr'])}"
         )
-    rates = np.asarray(jax.vmap(ramp)(jnp.arange(num_steps)), np.float64)
-    return _result(rates, losses, smoothed, stopped)
+    max_lr = _number("max_lr", max_lr, v.positive, "> 0")
+    if not np.float32(max_lr) > np.float32(min_lr):
+        flat = " in float32 (the ramp would be flat)" if max_lr > min_lr else ""
+        raise ValueError(
+            f"{OWNER}: max_lr must be > min_lr={v.show(given['min_lr'])}{flat}, "
+            f"got {v.show(given['max_lr'])}"
+        )
+    num_steps = v.check_integer(OWNER, "num_steps", num_steps, 2)
+    mode = v.check_choice(OWNER, "mode", mode, ("exponential", "linear"))
+    rates = ramp(min_lr, max_lr, num_steps, mode)
+    if np.any(np.diff(rates) <= 0):
+        raise ValueError(
+            f"{OWNER}: max_lr={v.show(given['max_lr'])} is too close to min_lr="
+            f"{v.show(given['min_lr'])} for num_steps={num_steps}: consecutive rates of the "
+            "ramp are equal in float32; widen the range or take fewer steps"
+        )
+    smoothing = _number("smoothing", smoothing, v.unit_open, "in [0, 1)")
+    if np.float32(smoothing) == 1:
+        raise ValueError(
+            f"{OWNER}: smoothing must be < 1 in float32 (the average would never move), "
+            f"got {smoothing!r}"
+        )
+    threshold = _number("divergence_threshold", divergence_threshold, _above_one, "> 1")
+    if np.float32(threshold) == 1:
+        raise ValueError(f"{OWNER}: divergence_threshold must be > 1 in float32, got {threshold!r}")
+    progress = v.check_flag(OWNER, "progress", progress)
+
+    functions = {"loss_fn": _loop.Static(loss_fn), "optimizer": _loop.Static(optimizer)}
+    settings = (jnp.asarray(rates), jnp.float32(smoothing), jnp.float32(threshold))
+    if _loop.is_stacked(batches):
+        batches, _ = _loop.take(OWNER, batches, num_steps)
+        (losses, smoothed, ran), done = _scan(params, batches, *settings, **functions)
+        executed = int(np.sum(np.asarray(ran)))
+        stopped = executed - 1 if bool(done) else None
+        losses = np.asarray(losses, np.float64)[:executed]
+        smoothed = np.asarray(smoothed, np.float64)[:executed]
+    else:
+        iterator = _loop.iterator(OWNER, batches)
+        bar = _loop.progress_bar(OWNER, num_steps, progress, "range test")
+        try:
+            losses, smoothed, stopped = _run_loop(params, iterator, settings, functions, bar)
+        finally:
+            bar.close()
+    return _result(rates.astype(np.float64), losses, smoothed, stopped)
 
 
-def _run_scan(step, watch, tx, params, batches):
-    @jax.jit
-    def run(params, batches):
-        def body(carry, inputs):
-            params, state, average, best, done = carry
-            t, batch = inputs
-
-            def live(_):
-                new_params, new_state, loss = step(params, state, batch)
-                new_average, new_best, smoothed, diverged = watch(loss, t, average, best)
-                carry = (new_params, new_state, new_average, new_best, diverged)
-                return carry, (loss, smoothed, jnp.array(True))
-
-            def frozen(_):  # after the stop: skip the work
-                nan = jnp.full([], jnp.nan, jnp.float32)
-                return (params, state, average, best, done), (nan, nan, jnp.array(False))
-
-            return jax.lax.cond(done, frozen, live, None)
-
-        f32 = jnp.float32
-        init = (params, tx.init(params), jnp.zeros([], f32), jnp.full([], jnp.inf, f32), False)
-        steps = jnp.arange(jax.tree.leaves(batches)[0].shape[0])
-        (*_, done), outputs = jax.lax.scan(body, init, (steps, batches))
-        return outputs, done
-
-    (losses, smoothed, ran), done = run(params, batches)
-    executed = int(np.sum(np.asarray(ran)))
-    stopped = executed - 1 if bool(done) else None
-    losses = np.asarray(losses, np.float64)[:executed]
-    return losses, np.asarray(smoothed, np.float64)[:executed], stopped
+def _number(name: str, value: Any, condition: v.Condition, requirement: str) -> float:
+    """A float argument, checked by the library's rules, as a concrete Python float."""
+    if isinstance(value, jax.Array) and not v.is_concrete(value):
+        raise ValueError(
+            f"{OWNER}: {name} must be a concrete number ({OWNER} runs eagerly), got {v.show(value)}"
+        )
+    return float(v.check_float(OWNER, name, value, condition, requirement))
 
 
-def _run_loop(owner, step, watch, tx, params, batches, num_steps, progress):
-    step = jax.jit(step)
-    watch = jax.jit(watch)
-    state = tx.init(params)
-    average, best = jnp.zeros([], jnp.float32), jnp.full([], jnp.inf)
+def _above_one(x: np.ndarray) -> Any:
+    return x > 1
+
+
+def ramp(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np.ndarray:
+    """The rate of every step, computed in float64 and rounded once to float32."""
+    fraction = np.arange(num_steps, dtype=np.float64) / (num_steps - 1)
+    if mode == "exponential":
+        rates = min_lr * (max_lr / min_lr) ** fraction
+    else:
+        rates = min_lr + (max_lr - min_lr) * fraction
+    rates[-1] = max_lr  # exactly, whatever the rounding of the power
+    return rates.astype(np.float32)
+
+
+def _schedule(rates: jax.Array) -> Callable[[Any], jax.Array]:
+    """The ramp as the schedule the optimizer receives: a lookup in the rate table."""
+    last = rates.shape[0] - 1
+    return lambda step: rates[jnp.clip(jnp.asarray(step), 0, last)]
+
+
+def _watch(loss, t, average, best, smoothing, threshold):
+    """The stop rule: debiased EMA of the loss against its best value so far."""
+    average = smoothing * average + (1 - smoothing) * loss
+    smoothed = average / (1 - smoothing ** (t + 1).astype(jnp.float32))
+    finite = jnp.isfinite(loss) & jnp.isfinite(smoothed)
+    best = jnp.where(finite, jnp.minimum(best, smoothed), best)
+    # threshold × best for a positive best; the same rise above a negative one (a
+    # log-likelihood), where threshold × best would lie below it and stop at once.
+    diverged = ~finite | (smoothed > best + (threshold - 1) * jnp.abs(best))
+    return average, best, smoothed, diverged
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer"))
+def _scan(params, batches, rates, smoothing, threshold, *, loss_fn, optimizer):
+    tx = _loop.build(OWNER, optimizer.value, _schedule(rates))
+    step = _loop.train_step(OWNER, loss_fn.value, tx)
+
+    def body(carry, inputs):
+        params, state, average, best, done = carry
+        t, batch = inputs
+
+        def live(_):
+            new_params, new_state, loss = step(params, state, batch)
+            new_average, new_best, smoothed, diverged = _watch(
+                loss, t, average, best, smoothing, threshold
+            )
+            carry = (new_params, new_state, new_average, new_best, diverged)
+            return carry, (loss, smoothed, jnp.array(True))
+
+        def frozen(_):  # after the stop: skip the work
+            nan = jnp.full([], jnp.nan, jnp.float32)
+            return (params, state, average, best, done), (nan, nan, jnp.array(False))
+
+        return jax.lax.cond(done, frozen, live, None)
+
+    f32 = jnp.float32
+    init = (params, tx.init(params), jnp.zeros([], f32), jnp.full([], jnp.inf, f32), False)
+    (*_, done), outputs = jax.lax.scan(body, init, (jnp.arange(rates.shape[0]), batches))
+    return outputs, done
+
+
+@functools.partial(jax.jit, static_argnames=("optimizer",))
+def _init(params, rates, *, optimizer):
+    return _loop.build(OWNER, optimizer.value, _schedule(rates)).init(params)
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer"))
+def _step(
+    params, state, batch, t, average, best, rates, smoothing, threshold, *, loss_fn, optimizer
+):
+    tx = _loop.build(OWNER, optimizer.value, _schedule(rates))
+    params, state, loss = _loop.train_step(OWNER, loss_fn.value, tx)(params, state, batch)
+    average, best, smoothed, diverged = _watch(loss, t, average, best, smoothing, threshold)
+    return params, state, average, best, loss, smoothed, diverged
+
+
+def _run_loop(params, iterator, settings, functions, bar):
+    rates = settings[0]
+    state = _init(params, rates, optimizer=functions["optimizer"])
+    average, best = jnp.zeros([], jnp.float32), jnp.full([], jnp.inf, jnp.float32)
     losses, smoothed, stopped = [], [], None
-    bar = _loop.progress_bar(owner, num_steps, progress, "range test")
-    try:
-        for t, batch in enumerate(_loop.iterate(owner, batches, num_steps)):
-            params, state, loss = step(params, state, batch)
-            average, best, s, diverged = watch(loss, jnp.asarray(t), average, best)
-            losses.append(float(loss))
-            smoothed.append(float(s))
-            bar.update()
-            if bool(diverged):
-                stopped = t
-                break
-    finally:
-        bar.close()
+    for t, batch in enumerate(_loop.iterate(OWNER, iterator, rates.shape[0])):
+        params, state, average, best, loss, s, diverged = _step(
+            params, state, batch, jnp.int32(t), average, best, *settings, **functions
+        )
+        losses.append(float(loss))
+        smoothed.append(float(s))
+        bar.update()
+        if bool(diverged):
+            stopped = t
+            break
     return np.asarray(losses, np.float64), np.asarray(smoothed, np.float64), stopped
 
 

@@ -331,7 +331,7 @@ def set_hyperparams(opt_state: Any, **values: Any) -> Any:
             return node
         # optax.inject_hyperparams: its scheduled values are recomputed every step.
         settable = {k: x for k, x in node.hyperparams.items() if k not in node.hyperparams_states}
-        held = _state.set_held(_state.HyperparamsState(settable, {}), values, found).values
+        held = _state.set_held(_state.HyperparamsState(settable, {}, {}), values, found).values
         return node._replace(
             hyperparams={**node.hyperparams, **held}, inner_state=walk(node.inner_state)
         )

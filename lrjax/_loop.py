@@ -1,8 +1,13 @@
-"""What the range test and the sweep share: the training step and reading batches."""
+"""What the range test and the sweep share: checking their inputs, the training step and
+reading batches.
+
+Every check names the public function (``owner``) and raises ``ValueError``, so nothing
+from JAX's or an inner function's internals reaches the user for a wrong input.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -10,21 +15,157 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lrjax import _validation as v
+
 LossFn = Callable[[optax.Params, Any], jax.Array]
+OptimizerFactory = Callable[[Any], optax.GradientTransformation]
 
 
-def train_step(loss_fn: LossFn, tx: optax.GradientTransformation):
-    """``(params, state, batch) -> (params, state, loss)``: one step of gradient descent.
+class Static:
+    """A function as a static argument of ``jax.jit``, compared as JAX compares them.
 
-    The loss is the one of ``params`` on ``batch``, before the update.
+    Calling ``find_learning_rate`` or ``sweep`` again with the same ``loss_fn`` and
+    ``optimizer`` (and shapes) then reuses the compiled program. A callable without a
+    usable ``__hash__`` (a class defining ``__eq__`` only) is compared by identity
+    instead of failing as a static argument.
     """
 
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __hash__(self) -> int:
+        try:
+            return hash(self.value)
+        except TypeError:
+            return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Static):
+            return False
+        if other.value is self.value:
+            return True
+        try:
+            return bool(self.value == other.value)
+        except Exception:  # an __eq__ that returns arrays or raises: not the same
+            return False
+
+
+def describe(value: Any) -> str:
+    """A short description of a wrong value for a message (never a huge repr)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def check_functions(owner: str, loss_fn: Any, optimizer: Any) -> None:
+    """``loss_fn`` is callable; ``optimizer`` is a factory, not a built transformation."""
+    v.check_callable(owner, "loss_fn", loss_fn, "a function loss_fn(params, batch) -> scalar")
+    if isinstance(optimizer, optax.GradientTransformation):
+        # The common slip: `optimizer=lrjax.adam(1e-3)` instead of `lrjax.adam`.
+        raise ValueError(
+            f"{owner}: optimizer must be a factory that maps a learning rate to a "
+            "transformation, got a GradientTransformation already built with its rate; "
+            "pass the factory itself: lrjax.adam, or lambda lr: lrjax.sgd(lr, momentum=0.9)"
+        )
+    v.check_callable(
+        owner,
+        "optimizer",
+        optimizer,
+        "a factory mapping a learning rate to a transformation (lrjax.adam, lambda lr: ...)",
+    )
+
+
+def build(owner: str, optimizer: OptimizerFactory, learning_rate: Any):
+    """``optimizer(learning_rate)``, checked to be a gradient transformation."""
+    tx = optimizer(learning_rate)
+    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+        raise ValueError(
+            f"{owner}: optimizer(learning_rate) must return an optax.GradientTransformation "
+            f"(with init and update), got {describe(tx)}"
+        )
+    return tx
+
+
+def check_params(owner: str, params: Any) -> None:
+    """``params`` is a non-empty pytree of concrete floating-point (or complex) arrays."""
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if not leaves:
+        raise ValueError(
+            f"{owner}: params must be a pytree with at least one floating-point array, "
+            f"got {describe(params)}"
+        )
+    for path, leaf in leaves:
+        where = jax.tree_util.keystr(path) or "params"
+        if isinstance(leaf, jax.Array) and not v.is_concrete(leaf):
+            raise ValueError(
+                f"{owner}: params must be concrete ({owner} runs eagerly and reads the "
+                f"losses back), got a tracer at {where}; call {owner} outside jax.jit"
+            )
+        dtype = _dtype(leaf)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
+            raise ValueError(
+                f"{owner}: params must be a pytree of floating-point arrays, got "
+                f"{describe(leaf)} at {where}"
+            )
+
+
+def _dtype(leaf: Any) -> Any:
+    """The dtype of an array-like leaf, or None for anything else (str, objects)."""
+    if isinstance(leaf, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(leaf, (jax.Array, np.ndarray, np.generic)):
+        return leaf.dtype
+    if isinstance(leaf, (int, float, complex)):
+        return np.result_type(leaf)
+    return None
+
+
+# ------------------------------------------------------------------ the training step
+
+
+def train_step(owner: str, loss_fn: LossFn, tx: optax.GradientTransformation):
+    """``(params, state, batch) -> (params, state, loss)``: one step of gradient descent.
+
+    The loss is the one of ``params`` on ``batch``, before the update, as float32.
+    """
+
+    def checked_loss(params, batch):
+        loss = loss_fn(params, batch)
+        check_loss(owner, loss)
+        return loss
+
     def step(params, state, batch):
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        loss, grads = jax.value_and_grad(checked_loss)(params, batch)
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state, jnp.asarray(loss, jnp.float32)
 
     return step
+
+
+def check_loss(owner: str, loss: Any) -> None:
+    """At trace time: ``loss_fn`` returned a real floating-point scalar."""
+    what = f"{owner}: loss_fn(params, batch) must return a real floating-point scalar"
+    if isinstance(loss, tuple):
+        raise ValueError(
+            f"{what}, got a tuple of {len(loss)}; return the loss alone (a loss_fn with "
+            "auxiliary outputs needs a wrapper)"
+        )
+    dtype = _dtype(loss)
+    if dtype is None:
+        raise ValueError(f"{what}, got {describe(loss)}")
+    if jnp.shape(loss) != () or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"{what}, got {dtype} of shape {jnp.shape(loss)}")
+
+
+# ------------------------------------------------------------------ batches
 
 
 def is_stacked(batches: Any) -> bool:
@@ -36,37 +177,100 @@ def is_stacked(batches: Any) -> bool:
     return isinstance(batches, (jax.Array, np.ndarray, dict, tuple))
 
 
-def stacked_length(owner: str, batches: Any) -> int:
-    """The number of steps a stacked pytree of batches holds (its shortest leading axis)."""
-    leaves = jax.tree.leaves(batches)
-    if not leaves or any(np.ndim(leaf) == 0 for leaf in leaves):
+def take(owner: str, batches: Any, num_steps: int | None) -> tuple[Any, int]:
+    """The first ``num_steps`` (default: all) batches of a stacked pytree, and their number.
+
+    Every leaf must be a numeric array with the same leading (step) axis, at least
+    ``num_steps`` and at least 1 long.
+    """
+    leaves = jax.tree_util.tree_leaves_with_path(batches)
+    if not leaves:
         raise ValueError(
-            f"{owner}: a stacked pytree of batches needs array leaves with a leading step "
-            f"axis, got leaves of shapes {[np.shape(leaf) for leaf in leaves]}"
+            f"{owner}: stacked batches must hold arrays with a leading step axis, got "
+            f"{describe(batches)} with no arrays in it"
         )
-    return min(int(np.shape(leaf)[0]) for leaf in leaves)
-
-
-def take(owner: str, batches: Any, num_steps: int) -> Any:
-    """The first ``num_steps`` batches of a stacked pytree; a ``ValueError`` if it is short."""
-    available = stacked_length(owner, batches)
-    if available < num_steps:
+    lengths = {}
+    for path, leaf in leaves:
+        where = jax.tree_util.keystr(path) or "batches"
+        dtype = _dtype(leaf)
+        if dtype is None or not (jnp.issubdtype(dtype, np.number) or dtype == np.bool_):
+            raise ValueError(
+                f"{owner}: stacked batches must hold numeric arrays, got {describe(leaf)} "
+                f"at {where}"
+            )
+        if np.ndim(leaf) == 0:
+            raise ValueError(
+                f"{owner}: every leaf of stacked batches needs a leading step axis, got a "
+                f"scalar at {where}"
+            )
+        lengths[where] = int(np.shape(leaf)[0])
+    if len(set(lengths.values())) > 1:
         raise ValueError(
-            f"{owner}: the stacked batches hold {available} steps, fewer than num_steps={num_steps}"
+            f"{owner}: the leaves of stacked batches must share their leading (step) axis, "
+            f"got lengths {lengths}"
         )
-    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[:num_steps], batches)
+    available = next(iter(lengths.values()))
+    if num_steps is None and available == 0:
+        raise ValueError(f"{owner}: the stacked batches hold 0 steps (an empty leading axis)")
+    needed = available if num_steps is None else num_steps
+    if available < needed:
+        raise ValueError(
+            f"{owner}: the stacked batches hold {available} steps, fewer than num_steps={needed}"
+        )
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[:needed], batches), needed
 
 
-def iterate(owner: str, batches: Iterable[Any], num_steps: int) -> Iterator[Any]:
-    """Exactly ``num_steps`` batches from an iterable; a ``ValueError`` if it runs out."""
-    iterator = iter(batches)
+def iterate(owner: str, iterator: Iterator[Any], num_steps: int) -> Iterator[Any]:
+    """Exactly ``num_steps`` batches from ``iterator`` (see :func:`iterator`); a
+    ``ValueError`` if it runs out."""
     for t in range(num_steps):
         try:
-            yield next(iterator)
+            batch = next(iterator)
         except StopIteration:
             raise ValueError(
                 f"{owner}: batches ran out after {t} of num_steps={num_steps} batches"
             ) from None
+        _check_batch(owner, t, batch)
+        yield batch
+
+
+def iterator(owner: str, batches: Any) -> Iterator[Any]:
+    """An iterator over ``batches``; a ``ValueError`` for what is no iterable of batches."""
+    # A string iterates over its characters: never a sequence of batches.
+    if not isinstance(batches, (str, bytes)) and batches is not None:
+        try:
+            return iter(batches)
+        except TypeError:
+            pass
+    raise ValueError(
+        f"{owner}: batches must be a stacked pytree (an array, dict or tuple whose leaves "
+        f"have a leading step axis) or an iterable of batches, got {describe(batches)}"
+    )
+
+
+def _check_batch(owner: str, index: int, batch: Any) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(batch):
+        dtype = _dtype(leaf)
+        if dtype is None or not (jnp.issubdtype(dtype, np.number) or dtype == np.bool_):
+            where = f"batch {index}{jax.tree_util.keystr(path)}"
+            raise ValueError(
+                f"{owner}: batches must hold numeric arrays, got {describe(leaf)} at {where}"
+            )
+
+
+def stack(owner: str, batches: list[Any]) -> Any:
+    """The batches of an iterable stacked along a new leading axis, checked to match."""
+    first = jax.tree.structure(batches[0])
+    shapes = [(np.shape(x), _dtype(x)) for x in jax.tree.leaves(batches[0])]
+    for i, batch in enumerate(batches[1:], 1):
+        if jax.tree.structure(batch) != first or shapes != [
+            (np.shape(x), _dtype(x)) for x in jax.tree.leaves(batch)
+        ]:
+            raise ValueError(
+                f"{owner}: batches must all have the structure, shapes and dtypes of the "
+                f"first (they are stacked into one array per leaf); batch {i} differs"
+            )
+    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *batches)
 
 
 def progress_bar(owner: str, total: int, enabled: bool, description: str):
@@ -85,9 +289,6 @@ def progress_bar(owner: str, total: int, enabled: bool, description: str):
 class _NoBar:
     def update(self, n: int = 1) -> None:
         del n
-
-    def set_postfix(self, **kwargs: Any) -> None:
-        del kwargs
 
     def close(self) -> None:
         pass

@@ -96,7 +96,7 @@ class HyperparamsState(NamedTuple):
 
     values: dict[str, jax.Array]
     rounding: dict[str, jax.Array]
-    scheduled: dict[str, jax.Array] = {}
+    scheduled: dict[str, jax.Array]
 
 
 def _rounding(value: Any, dtype: Any) -> jax.Array:
@@ -115,6 +115,7 @@ def held_state(values: dict[str, Any]) -> HyperparamsState:
             for name, value in values.items()
             if name in COMPLEMENTED
         },
+        scheduled={},
     )
 
 

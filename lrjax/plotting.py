@@ -1,21 +1,32 @@
 """Plots of learning rates: schedules, range tests, sweeps and effective-rate histories.
 
 Needs matplotlib (``pip install 'lrjax[plot]'``). Every function draws on ``ax`` when
-given (else on a new figure) and returns the axes it drew on.
+given (else on a new figure) and returns the axes it drew on. The data come first and
+positionally; every option with a default is keyword-only. A wrong argument raises a
+``ValueError`` naming the function and the argument.
+
+Example:
+  >>> import matplotlib
+  >>> matplotlib.use("Agg")
+  >>> from lrjax import plotting, schedules
+  >>> ax = plotting.plot_schedules(schedules.cosine_decay(0.1, 100), 120, log=True)
+  >>> len(ax.lines), ax.get_yscale()
+  (1, 'log')
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from optax import GradientTransformation
 
-if TYPE_CHECKING:
-    from lrjax._finder import FinderResult
-    from lrjax._sweep import SweepResult
+from lrjax import _validation as v
+from lrjax._finder import FinderResult
+from lrjax._sweep import SweepResult
 
 _SUGGESTION_STYLES = {"steepest": "-", "valley": "--", "minimum": ":"}
 
@@ -28,13 +39,42 @@ def _pyplot():
     return plt
 
 
-def _axes(ax: Any) -> Any:
+def _axes(owner: str, ax: Any) -> Any:
+    """``ax`` checked to be one matplotlib Axes, or a new figure's."""
+    _check_ax(owner, ax)
     return ax if ax is not None else _pyplot().subplots(figsize=(6, 4))[1]
+
+
+def _check_ax(owner: str, ax: Any) -> None:
+    _pyplot()
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        hint = " (one of the grid plt.subplots returned, e.g. axes[0])" if np.ndim(ax) else ""
+        raise ValueError(
+            f"{owner}: ax must be a matplotlib Axes{hint} or None, got {_describe(ax)}"
+        )
+
+
+def _describe(value: Any) -> str:
+    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
+        return repr(value)
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def _positive(*arrays: np.ndarray) -> bool:
+    """Whether every finite value is > 0 (and there is one): a log axis can show them."""
+    values = np.concatenate([np.ravel(a) for a in arrays])
+    values = values[np.isfinite(values)]
+    return bool(len(values)) and bool(np.all(values > 0))
 
 
 def plot_schedules(
     schedules: Callable | Mapping[str, Callable] | Sequence[Callable],
     num_steps: int,
+    *,
     ax: Any = None,
     log: bool = False,
     legend: bool = True,
@@ -42,26 +82,48 @@ def plot_schedules(
     """Draws one or many schedules over steps ``0 … num_steps − 1``.
 
     Args:
-      schedules: a schedule, a sequence of them (labelled by their ``repr``) or a
-        mapping ``label -> schedule``.
-      num_steps: the number of steps to draw.
-      ax: the axes to draw on.
+      schedules: a schedule, a non-empty sequence of them (labelled by their ``repr``)
+        or a non-empty mapping ``label -> schedule``.
+      num_steps: the number of steps to draw (an integer >= 1).
+      ax: the matplotlib axes to draw on (default: a new figure).
       log: a logarithmic rate axis.
       legend: draw a legend of the labels.
 
     Returns:
       The axes.
     """
-    ax = _axes(ax)
+    owner = "plot_schedules"
+    if isinstance(schedules, GradientTransformation):
+        raise ValueError(
+            f"{owner}: schedules must be a schedule step -> rate (or several), got an "
+            "optimizer (a GradientTransformation)"
+        )
     if callable(schedules):
-        schedules = {repr(schedules): schedules}
-    elif not isinstance(schedules, Mapping):
-        schedules = {repr(s): s for s in schedules}
+        entries = [("schedules", repr(schedules), schedules)]
+    elif isinstance(schedules, Mapping):
+        entries = [(f"schedules[{k!r}]", str(k), s) for k, s in schedules.items()]
+    elif isinstance(schedules, (list, tuple)):
+        entries = [(f"schedules[{i}]", repr(s), s) for i, s in enumerate(schedules)]
+    else:
+        raise ValueError(
+            f"{owner}: schedules must be a schedule, a list or tuple of schedules or a "
+            f"mapping label -> schedule, got {_describe(schedules)}"
+        )
+    if not entries:
+        raise ValueError(f"{owner}: schedules must hold at least one schedule, got none")
+    for name, _, schedule in entries:
+        v.check_callable(owner, name, schedule, "a schedule step -> rate")
+    num_steps = v.check_integer(owner, "num_steps", num_steps, 1)
+    log = v.check_flag(owner, "log", log)
+    legend = v.check_flag(owner, "legend", legend)
+    _check_ax(owner, ax)
     steps = jnp.arange(num_steps)
-    for label, schedule in schedules.items():
-        # One compiled evaluation: op-by-op, a schedule's first call compiles every operation.
-        rates = jax.jit(jax.vmap(schedule))(steps)
-        ax.plot(np.asarray(steps), np.asarray(rates), label=label)
+    curves = [(label, _evaluate(owner, name, schedule, steps)) for name, label, schedule in entries]
+    if log and not any(np.any(rates > 0) for _, rates in curves):
+        raise ValueError(f"{owner}: log=True needs a rate > 0 to draw, but every rate is <= 0")
+    ax = _axes(owner, ax)
+    for label, rates in curves:
+        ax.plot(np.asarray(steps), rates, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     if log:
@@ -71,9 +133,46 @@ def plot_schedules(
     return ax
 
 
-def plot_finder(result: FinderResult, ax: Any = None) -> Any:
-    """Draws a range test: loss and smoothed loss against rate, suggestions marked."""
-    ax = _axes(ax)
+def _evaluate(owner: str, name: str, schedule: Callable, steps: jax.Array) -> np.ndarray:
+    """``schedule`` at every step, checked to be one real number per step."""
+    try:
+        # One compiled evaluation: op by op, a schedule's first call compiles every operation.
+        rates = np.asarray(jax.jit(jax.vmap(schedule))(steps))
+    except TypeError as error:  # not a function of the step (an optimizer factory, say)
+        raise ValueError(
+            f"{owner}: {name} must map a step to a learning rate; calling it on the steps "
+            f"failed: {error}"
+        ) from error
+    real = np.issubdtype(rates.dtype, np.floating) or np.issubdtype(rates.dtype, np.integer)
+    if rates.shape != steps.shape or not real:
+        raise ValueError(
+            f"{owner}: {name} must return one real number per step, got {rates.dtype} of "
+            f"shape {rates.shape[1:]} per step"
+        )
+    return rates
+
+
+def plot_finder(result: FinderResult, *, ax: Any = None) -> Any:
+    """Draws a range test: loss and smoothed loss against rate, suggestions marked.
+
+    Args:
+      result: what :func:`lrjax.find_learning_rate` returned.
+      ax: the matplotlib axes to draw on (default: a new figure).
+
+    Returns:
+      The axes.
+    """
+    return _draw_finder("plot_finder", result, ax)
+
+
+def _draw_finder(owner: str, result: Any, ax: Any) -> Any:
+    """:func:`plot_finder` for ``owner`` (also ``FinderResult.plot``)."""
+    if not isinstance(result, FinderResult):
+        raise ValueError(
+            f"{owner}: result must be a FinderResult (what lrjax.find_learning_rate "
+            f"returns), got {_describe(result)}"
+        )
+    ax = _axes(owner, ax)
     ax.plot(result.learning_rates, result.losses, color="0.75", lw=1, label="loss")
     ax.plot(result.learning_rates, result.smoothed_losses, color="C0", lw=2, label="smoothed")
     for name, rate in result.suggestions.items():
@@ -87,7 +186,8 @@ def plot_finder(result: FinderResult, ax: Any = None) -> Any:
         low, high = np.min(finite), np.max(finite)
         pad = 0.1 * (high - low) + 1e-12
         ax.set_ylim(low - pad, high + pad)
-    ax.set_xscale("log")
+    if _positive(result.learning_rates, np.asarray([result.divergence_learning_rate or np.nan])):
+        ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     ax.set_title("learning-rate range test")
@@ -95,16 +195,35 @@ def plot_finder(result: FinderResult, ax: Any = None) -> Any:
     return ax
 
 
-def plot_sweep(result: SweepResult, ax: Any = None, kind: str = "curves") -> Any:
+def plot_sweep(result: SweepResult, *, ax: Any = None, kind: str = "curves") -> Any:
     """Draws a sweep: ``kind="curves"`` the loss of every run over the steps,
-    ``kind="final"`` the final loss against the rate (diverged runs marked ×)."""
-    if kind not in ("curves", "final"):
-        raise ValueError(f"plot_sweep: kind must be one of 'curves', 'final', got {kind!r}")
-    ax = _axes(ax)
-    plt = _pyplot()
+    ``kind="final"`` the final loss against the rate (diverged runs marked ×).
+
+    Losses are on a log axis when they are all positive.
+
+    Args:
+      result: what :func:`lrjax.sweep` returned.
+      ax: the matplotlib axes to draw on (default: a new figure).
+      kind: ``"curves"`` or ``"final"``.
+
+    Returns:
+      The axes.
+    """
+    return _draw_sweep("plot_sweep", result, ax, kind)
+
+
+def _draw_sweep(owner: str, result: Any, ax: Any, kind: Any) -> Any:
+    """:func:`plot_sweep` for ``owner`` (also ``SweepResult.plot``)."""
+    if not isinstance(result, SweepResult):
+        raise ValueError(
+            f"{owner}: result must be a SweepResult (what lrjax.sweep returns), "
+            f"got {_describe(result)}"
+        )
+    kind = v.check_choice(owner, "kind", kind, ("curves", "final"))
+    ax = _axes(owner, ax)
     rates = result.learning_rates
     if kind == "curves":
-        colors = plt.cm.viridis(np.linspace(0, 1, len(rates)))
+        colors = _pyplot().cm.viridis(np.linspace(0, 1, len(rates)))
         for rate, losses, color, diverged in zip(
             rates, result.losses, colors, result.diverged, strict=True
         ):
@@ -113,7 +232,8 @@ def plot_sweep(result: SweepResult, ax: Any = None, kind: str = "curves") -> Any
             ax.plot(losses, color=color, lw=width, label=label)
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
-        ax.set_yscale("log")
+        if _positive(result.losses):
+            ax.set_yscale("log")
         ax.legend(title="learning rate", fontsize="x-small", ncol=2)
     else:
         ok = ~result.diverged
@@ -124,7 +244,8 @@ def plot_sweep(result: SweepResult, ax: Any = None, kind: str = "curves") -> Any
         if result.best_learning_rate is not None:
             ax.axvline(result.best_learning_rate, color="C2", ls="--", label="best")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        if _positive(result.final_losses[ok]):
+            ax.set_yscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("final loss")
         ax.legend(fontsize="small")
@@ -134,44 +255,81 @@ def plot_sweep(result: SweepResult, ax: Any = None, kind: str = "curves") -> Any
 
 def plot_effective_rates(
     histories: Any | Mapping[str, Any],
+    *,
     ax: Any = None,
-    quantiles: tuple[float, float] = (0.1, 0.9),
+    quantiles: Sequence[float] = (0.1, 0.9),
 ) -> Any:
     """Draws per-parameter effective rates over time: the median and a quantile band.
 
+    Rates are on a log axis when they are all positive.
+
     Args:
-      histories: a history, or a mapping ``label -> history``. A history is a list of
-        :func:`lrjax.effective_learning_rates` results, one per step, or the same
-        stacked along a leading step axis (what ``lax.scan`` returns).
-      ax: the axes to draw on.
-      quantiles: the band's lower and upper quantiles over all parameters.
+      histories: a history, or a non-empty mapping ``label -> history``. A history is a
+        non-empty list of :func:`lrjax.effective_learning_rates` results, one per step,
+        or the same stacked along a leading step axis (what ``lax.scan`` returns).
+      ax: the matplotlib axes to draw on (default: a new figure).
+      quantiles: the band's lower and upper quantiles over all parameters, two numbers
+        in [0, 1], lower first.
 
     Returns:
       The axes.
     """
-    ax = _axes(ax)
-    if not isinstance(histories, Mapping):
-        histories = {"effective rate": histories}
-    for i, (label, history) in enumerate(histories.items()):
-        rates = _per_step(history)
+    owner = "plot_effective_rates"
+    if isinstance(histories, Mapping):
+        named = {f"histories[{label!r}]": (label, h) for label, h in histories.items()}
+        if not named:
+            raise ValueError(f"{owner}: histories must hold at least one history, got none")
+    else:
+        named = {"histories": ("effective rate", histories)}
+    low_q, high_q = _quantiles(owner, quantiles)
+    per_step = {label: _per_step(owner, name, h) for name, (label, h) in named.items()}
+    ax = _axes(owner, ax)
+    for i, (label, rates) in enumerate(per_step.items()):
         steps = np.arange(len(rates))
-        low, high = np.quantile(rates, quantiles, axis=1)
+        low, high = np.quantile(rates, [low_q, high_q], axis=1)
         ax.fill_between(steps, low, high, color=f"C{i}", alpha=0.2, lw=0)
         ax.plot(steps, np.median(rates, axis=1), color=f"C{i}", label=label)
-    ax.set_yscale("log")
+    if _positive(*per_step.values()):
+        ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("per-parameter learning rate")
     ax.legend(fontsize="small")
     return ax
 
 
-def _per_step(history: Any) -> np.ndarray:
+def _quantiles(owner: str, quantiles: Any) -> tuple[float, float]:
+    values = v.check_floats(owner, "quantiles", quantiles, v.unit_closed, "in [0, 1]")
+    if len(values) != 2 or not float(values[0]) <= float(values[1]):
+        raise ValueError(
+            f"{owner}: quantiles must be two numbers in [0, 1], lower first, got {quantiles!r}"
+        )
+    return float(values[0]), float(values[1])
+
+
+def _per_step(owner: str, name: str, history: Any) -> np.ndarray:
     """``[steps, parameters]`` from a list of rate trees or a stacked rate tree."""
-    if isinstance(history, list):
-        return np.stack([_flatten(tree) for tree in history])
-    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(history)]
-    return np.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], axis=1)
+    what = (
+        f"{owner}: {name} must be a non-empty list of rate trees or a rate tree stacked "
+        "along a leading step axis"
+    )
+    try:
+        if isinstance(history, list):
+            rates = np.stack([_flatten(tree) for tree in history]) if history else None
+        else:
+            leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(history)]
+            if not leaves or any(leaf.ndim == 0 for leaf in leaves):
+                rates = None  # no leading step axis
+            else:
+                rates = np.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], 1)
+    except ValueError as error:  # ragged trees or leaves of different lengths
+        raise ValueError(f"{what}, of one shape at every step: {error}") from error
+    if rates is None or rates.size == 0 or not np.issubdtype(rates.dtype, np.number):
+        raise ValueError(f"{what}, of real numbers, got {_describe(history)}")
+    if np.iscomplexobj(rates):
+        raise ValueError(f"{what}, of real numbers, got complex rates")
+    return rates
 
 
 def _flatten(tree: Any) -> np.ndarray:
-    return np.concatenate([np.ravel(np.asarray(leaf)) for leaf in jax.tree.leaves(tree)])
+    leaves = [np.ravel(np.asarray(leaf)) for leaf in jax.tree.leaves(tree)]
+    return np.concatenate(leaves) if leaves else np.zeros(0)

@@ -72,74 +72,97 @@ def _schedule_cases() -> dict[str, ScheduleCase]:
     optax_exponential = optax.exponential_decay(0.1, 10, 0.5)
     return {
         "constant": ScheduleCase(lambda v: s.constant(v), (0, 1)),
-        "step_decay": ScheduleCase(lambda v: s.step_decay(v, 30, 0.5), (0, 29, 30, 31, 3000)),
+        "step_decay": ScheduleCase(lambda v: s.step_decay(v, 30, gamma=0.5), (0, 29, 30, 31, 3000)),
         "multistep_decay": ScheduleCase(
-            lambda v: s.multistep_decay(v, (10, 20, 20), 0.5), (0, 9, 10, 20, 21)
+            lambda v: s.multistep_decay(v, (10, 20, 20), gamma=0.5), (0, 9, 10, 20, 21)
         ),
-        "multistep_gamma": ScheduleCase(lambda v: s.multistep_decay(0.1, (10, 20), v), (0, 10, 20)),
+        "multistep_gamma": ScheduleCase(
+            lambda v: s.multistep_decay(0.1, (10, 20), gamma=v), (0, 10, 20)
+        ),
         "piecewise_constant": ScheduleCase(
             lambda v: s.piecewise_constant((10, 20), (v, 0.05, 0.01)), (0, 9, 10, 20)
         ),
-        "exponential_decay": ScheduleCase(lambda v: s.exponential_decay(v, 0.9, 10), (0, 10, 1000)),
+        "exponential_decay": ScheduleCase(
+            lambda v: s.exponential_decay(v, 0.9, transition_steps=10), (0, 10, 1000)
+        ),
         "exponential_rate": ScheduleCase(
-            lambda v: s.exponential_decay(0.1, v + 0.8, 10), (0, 10, 1000)
+            lambda v: s.exponential_decay(0.1, v + 0.8, transition_steps=10), (0, 10, 1000)
         ),
         "exponential_staircase": ScheduleCase(
-            lambda v: s.exponential_decay(v, 0.5, 10, True, 1e-3), (0, 9, 10, 69, 70, 100)
+            lambda v: s.exponential_decay(
+                v, 0.5, transition_steps=10, staircase=True, end_value=1e-3
+            ),
+            (0, 9, 10, 69, 70, 100),
         ),
         "exponential_growth": ScheduleCase(
-            lambda v: s.exponential_decay(0.01, 1.0 + v, 1, False, v), (0, 10, 24, 25, 1000)
+            lambda v: s.exponential_decay(0.01, 1.0 + v, end_value=v), (0, 10, 24, 25, 1000)
         ),
         "inverse_time_decay": ScheduleCase(
-            lambda v: s.inverse_time_decay(v, 0.5, 10), (0, 10, 1000)
+            lambda v: s.inverse_time_decay(v, 0.5, decay_steps=10), (0, 10, 1000)
         ),
         "inverse_time_staircase": ScheduleCase(
-            lambda v: s.inverse_time_decay(0.1, v, 10, True), (0, 9, 10, 1000)
+            lambda v: s.inverse_time_decay(0.1, v, decay_steps=10, staircase=True),
+            (0, 9, 10, 1000),
         ),
         "polynomial_decay": ScheduleCase(
-            lambda v: s.polynomial_decay(v, 1e-3, 100, 2.0), (0, 99, 100, 101)
+            lambda v: s.polynomial_decay(v, 1e-3, 100, power=2.0), (0, 99, 100, 101)
         ),
         "polynomial_power": ScheduleCase(
-            lambda v: s.polynomial_decay(0.1, 0.0, 100, v + 0.4), (0, 99, 100, 101)
+            lambda v: s.polynomial_decay(0.1, 0.0, 100, power=v + 0.4), (0, 99, 100, 101)
         ),
         "linear": ScheduleCase(lambda v: s.linear(v, 0.0, 100), (0, 99, 100, 101)),
         "linear_rise": ScheduleCase(lambda v: s.linear(0.0, v, 100), (0, 1, 100)),
-        "cosine_decay": ScheduleCase(lambda v: s.cosine_decay(v, 100, 1e-3), (0, 1, 99, 100, 101)),
+        "cosine_decay": ScheduleCase(
+            lambda v: s.cosine_decay(v, 100, end_value=1e-3), (0, 1, 99, 100, 101)
+        ),
         "cosine_restarts": ScheduleCase(lambda v: s.cosine_restarts(v, 10), (0, 9, 10, 11)),
         "cosine_restarts_mult": ScheduleCase(
-            lambda v: s.cosine_restarts(0.1, 10, 2, 1e-3, v + 0.4), (0, 9, 10, 29, 30)
+            lambda v: s.cosine_restarts(0.1, 10, period_mult=2, end_value=1e-3, peak_decay=v + 0.4),
+            (0, 9, 10, 29, 30),
         ),
         "cosine_restarts_float_mult": ScheduleCase(
-            lambda v: s.cosine_restarts(v, 7, 1.5, 1e-3, 0.8), (0, 6, 7, 17, 18)
+            lambda v: s.cosine_restarts(v, 7, period_mult=1.5, end_value=1e-3, peak_decay=0.8),
+            (0, 6, 7, 17, 18),
         ),
-        "cyclic": ScheduleCase(lambda v: s.cyclic(1e-3, v, 10), (0, 10, 19, 20)),
+        "cyclic": ScheduleCase(lambda v: s.cyclic(1e-3, v, step_size_up=10), (0, 10, 19, 20)),
         "cyclic_triangular2": ScheduleCase(
-            lambda v: s.cyclic(v, 1.0, 5, 3, "triangular2"), (0, 5, 8, 9)
+            lambda v: s.cyclic(v, 1.0, step_size_up=5, step_size_down=3, mode="triangular2"),
+            (0, 5, 8, 9),
         ),
         "cyclic_exp_range": ScheduleCase(
-            lambda v: s.cyclic(1e-3, 0.1, 10, None, "exp_range", v + 0.89), (0, 10, 20, 1000)
+            lambda v: s.cyclic(1e-3, 0.1, step_size_up=10, mode="exp_range", gamma=v + 0.89),
+            (0, 10, 20, 1000),
         ),
         "one_cycle": ScheduleCase(lambda v: s.one_cycle(v, 100), (0, 29, 30, 99, 100)),
         "one_cycle_three_phase": ScheduleCase(
-            lambda v: s.one_cycle(v, 100, 0.25, anneal="linear", three_phase=True),
+            lambda v: s.one_cycle(v, 100, pct_start=0.25, anneal="linear", three_phase=True),
             (0, 24, 48, 49, 99),
         ),
         "one_cycle_div": ScheduleCase(
-            lambda v: s.one_cycle(0.1, 100, 0.3, 250 * v, 1e3 * v), (0, 29, 99)
+            lambda v: s.one_cycle(
+                0.1, 100, pct_start=0.3, div_factor=250 * v, final_div_factor=1e3 * v
+            ),
+            (0, 29, 99),
         ),
         "inverse_sqrt": ScheduleCase(lambda v: s.inverse_sqrt(v, 10), (0, 1, 9, 10, 11)),
         "wsd": ScheduleCase(lambda v: s.wsd(v, 10, 20, 30), (0, 10, 29, 30, 31, 59, 60, 61)),
         "wsd_linear": ScheduleCase(
-            lambda v: s.wsd(v, 10, 20, 30, 1e-3, 1e-4, "linear"), (0, 10, 30, 59, 60)
+            lambda v: s.wsd(v, 10, 20, 30, init_value=1e-3, end_value=1e-4, decay_shape="linear"),
+            (0, 10, 30, 59, 60),
         ),
         "wsd_cosine": ScheduleCase(
-            lambda v: s.wsd(0.1, 0, 20, 30, v, 1e-4, "cosine"), (0, 19, 20, 49, 50)
+            # No warm-up, so no init_value: the float leaf is the peak.
+            lambda v: s.wsd(v, 0, 20, 30, end_value=1e-4, decay_shape="cosine"),
+            (0, 19, 20, 49, 50),
         ),
         "wsd_end": ScheduleCase(
-            lambda v: s.wsd(0.1, 10, 0, 30, 0.0, v, "1-sqrt"), (0, 10, 11, 39, 40)
+            lambda v: s.wsd(0.1, 10, 0, 30, end_value=v, decay_shape="1-sqrt"),
+            (0, 10, 11, 39, 40),
         ),
         "warmup": ScheduleCase(lambda v: s.warmup(s.cosine_decay(v, 100), 10), (0, 9, 10, 110)),
-        "warmup_optax": ScheduleCase(lambda v: s.warmup(optax_exponential, 10, v), (0, 9, 10, 60)),
+        "warmup_optax": ScheduleCase(
+            lambda v: s.warmup(optax_exponential, 10, init_value=v), (0, 9, 10, 60)
+        ),
         "join": ScheduleCase(
             lambda v: s.join([s.linear(0.0, v, 10), s.cosine_decay(v, 90)], (10,)), (0, 9, 10, 100)
         ),

@@ -1,6 +1,7 @@
 """The benchmark suite runs and reports: a smoke test at tiny sizes (it asserts nothing
 about timings; those are measured by hand, see benchmarks/README.md)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +29,11 @@ def test_quick_benchmark_writes_every_table(tmp_path):
         # Donation leaves no temporary and no extra copy of parameters or state.
         temp_mib, extra = (float(cells[i].split("/")[0]) for i in (4, 5))
         assert temp_mib == 0 and extra == 0, cells
-    # The one-program sweep reproduces every run that did not diverge.
+    # The one-program sweep reproduces every bounded run (a chaotic one's curve depends
+    # on rounding, so it is not compared), and most runs of the quick case are bounded.
     sweep = next(line for line in text.splitlines() if line.startswith("- loss curves equal"))
-    matching, total = (int(n) for n in sweep.split(": ")[1].split(";")[0].split(" of "))
-    diverged = int(sweep.rsplit(": ", 1)[1])
-    assert matching == total - diverged, sweep
+    found = re.search(r"(\d+) of (\d+) bounded runs .*?; (\d+) unbounded .*?, (\d+) of them", sweep)
+    assert found, sweep
+    matching, bounded, unbounded, diverged = (int(n) for n in found.groups())
+    assert matching == bounded >= 12, sweep
+    assert bounded + unbounded == 16 and diverged <= unbounded, sweep

@@ -43,13 +43,12 @@ def test_quadratic_suggestions_lie_in_the_stable_region(num_steps):
 def test_iterable_and_scan_give_the_same_curve():
     batches = quadratic_batches(120)
     stacked = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, batches, num_steps=120)
-    looped = lrjax.find_learning_rate(
-        quadratic_loss, QUADRATIC_START, list(batches), num_steps=120, progress=True
-    )
+    looped = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, list(batches), num_steps=120)
     np.testing.assert_allclose(looped.losses, stacked.losses, rtol=1e-5)
     np.testing.assert_allclose(looped.smoothed_losses, stacked.smoothed_losses, rtol=1e-5)
     np.testing.assert_allclose(looped.learning_rates, stacked.learning_rates)
     assert looped.divergence_step == stacked.divergence_step
+    assert stacked.suggestion is not None
     assert looped.suggestions == pytest.approx(stacked.suggestions)
 
 
@@ -88,10 +87,48 @@ def test_a_loss_that_turns_nan_midway_is_handled():
 
     batches = (jnp.arange(100), quadratic_batches(100))
     for data in (batches, list(zip(*batches, strict=True))):
-        result = lrjax.find_learning_rate(loss, QUADRATIC_START, data, num_steps=100)
+        result = lrjax.find_learning_rate(loss, QUADRATIC_START, data, min_lr=1e-4)
         assert result.diverged and result.divergence_step == 60
         assert len(result.losses) == 60 and np.all(np.isfinite(result.losses))
+        assert np.all(np.isfinite(result.smoothed_losses))
+        # The 60 finite steps hold a descent: the suggestions exist, and are finite.
+        assert result.suggestion is not None
         assert all(np.isfinite(r) for r in result.suggestions.values() if r is not None)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("stacked", [True, False], ids=["scan", "loop"])
+def test_a_loss_that_is_not_finite_from_the_first_step(value, stacked):
+    """An empty curve, stopped at step 0 with its rate, and no suggestion."""
+    loss = lambda params, batch: value * quadratic_loss(params, batch)
+    batches = quadratic_batches(20)
+    result = lrjax.find_learning_rate(
+        loss, QUADRATIC_START, batches if stacked else list(batches), num_steps=20
+    )
+    assert result.diverged and result.divergence_step == 0
+    assert result.divergence_learning_rate == pytest.approx(1e-7)
+    assert len(result.learning_rates) == len(result.losses) == 0
+    assert result.suggestion is None and set(result.suggestions.values()) == {None}
+
+
+def test_a_nan_in_a_batch_stops_the_test_at_that_step():
+    batches = np.array(quadratic_batches(100))
+    batches[40, 3] = np.nan
+    result = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, batches)
+    assert result.diverged and result.divergence_step == 40 and len(result.losses) == 40
+
+
+def test_a_negative_loss_is_not_divergence():
+    """A loss shifted below 0 (a log-likelihood) stops as the positive one does, where
+    ``threshold × min`` would lie below a negative minimum and stop at once."""
+    batches = quadratic_batches(100)
+    shifted = lambda params, batch: quadratic_loss(params, batch) - 100.0
+    positive = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, batches)
+    negative = lrjax.find_learning_rate(shifted, QUADRATIC_START, batches)
+    assert np.all(negative.smoothed_losses[:-1] < 0) and negative.divergence_step > 50
+    assert STABLE_LIMIT <= negative.divergence_learning_rate <= 5 * STABLE_LIMIT
+    assert negative.suggestion is not None and negative.suggestion < STABLE_LIMIT
+    np.testing.assert_allclose(negative.losses[:50], positive.losses[:50] - 100.0, rtol=1e-5)
 
 
 def test_a_curve_too_short_gives_no_suggestion():
@@ -109,26 +146,86 @@ def test_a_curve_too_short_gives_no_suggestion():
     assert result.suggestions == {"steepest": None, "valley": None, "minimum": None}
 
 
-def test_params_are_not_modified_and_any_factory_works():
-    params = {"w": jnp.ones(20, jnp.float32)}
-    before = jax.tree.map(np.array, params)
+@pytest.mark.parametrize("stacked", [True, False], ids=["scan", "loop"])
+def test_params_are_not_modified_and_any_factory_works(stacked):
+    """JAX arrays are immutable, so "not modified" means: no leaf is donated (deleted), a
+    NumPy leaf (whose memory JAX may share on CPU) keeps its values, the pytree itself
+    is not mutated, and the same params give the same curve again."""
+    w, b = np.ones(20, np.float32), jnp.zeros(20, jnp.float32)
+    params = {"w": w, "b": b}
+    loss = lambda p, batch: quadratic_loss(p["w"] + p["b"], batch)
     factory = lambda lr: optax.chain(optax.clip_by_global_norm(10.0), lrjax.sgd(lr, momentum=0.5))
+    batches = quadratic_batches(100)
+    runs = [
+        lrjax.find_learning_rate(loss, params, batches if stacked else list(batches), factory)
+        for _ in range(2)
+    ]
+    assert runs[0].suggestion is not None and runs[0].suggestion < STABLE_LIMIT
+    assert list(params) == ["w", "b"] and params["w"] is w and params["b"] is b
+    assert not b.is_deleted()
+    np.testing.assert_array_equal(w, np.ones(20, np.float32))
+    np.testing.assert_array_equal(b, np.zeros(20, np.float32))
+    np.testing.assert_array_equal(runs[1].losses, runs[0].losses)
+
+
+def test_calling_again_does_not_recompile():
+    """Same loss_fn, optimizer and shapes: the compiled test is reused whatever the rates,
+    mode, smoothing and threshold (the loss is traced once per compilation)."""
+    traces = []
+
+    def loss(params, batch):
+        traces.append(None)
+        return quadratic_loss(params, batch)
+
+    batches = quadratic_batches(50)
+    settings = [
+        dict(),
+        dict(min_lr=1e-3, max_lr=1.0, mode="linear", smoothing=0.5),
+        dict(divergence_threshold=2.0, smoothing=0),
+    ]
+    for kwargs in settings:
+        lrjax.find_learning_rate(loss, QUADRATIC_START, batches, num_steps=50, **kwargs)
+    assert len(traces) == 1
+    for kwargs in settings:
+        lrjax.find_learning_rate(loss, QUADRATIC_START, list(batches), num_steps=50, **kwargs)
+    assert len(traces) == 2
+
+
+def test_progress_draws_a_bar(capsys):
+    batches = list(quadratic_batches(30))
+    lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, batches, num_steps=30, progress=True)
+    assert "range test" in capsys.readouterr().err
+
+
+def test_a_wide_ramp_is_the_exact_geometric_ramp():
+    """1e-30 … 1e30 is a valid range (no inner schedule's limit reaches the user); the
+    rates are the float32 rounding of the exact ramp."""
+    flat = lambda params, batch: 0.0 * quadratic_loss(params, batch)
     result = lrjax.find_learning_rate(
-        lambda p, b: quadratic_loss(p["w"], b), params, quadratic_batches(100), factory
+        flat, QUADRATIC_START, quadratic_batches(61), min_lr=1e-30, max_lr=1e30, num_steps=61
     )
-    assert result.suggestion is not None and result.suggestion < STABLE_LIMIT
-    np.testing.assert_array_equal(params["w"], before["w"])
+    assert not result.diverged
+    exact = np.logspace(-30, 30, 61).astype(np.float32)
+    np.testing.assert_array_equal(result.learning_rates, exact)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(min_lr=0.0), r"find_learning_rate: min_lr must be finite and > 0, got 0.0"),
-        (dict(min_lr=1.0, max_lr=0.5), r"find_learning_rate: max_lr must be > min_lr=1.0, got 0.5"),
-        (dict(num_steps=1), r"find_learning_rate: num_steps must be an integer >= 2, got 1"),
-        (dict(mode="log"), r"mode must be one of 'exponential', 'linear', got 'log'"),
-        (dict(smoothing=1.0), r"find_learning_rate: smoothing must be in \[0, 1\), got 1.0"),
-        (dict(divergence_threshold=1.0), r"divergence_threshold must be > 1, got 1.0"),
+        (dict(min_lr=0.0), r"^find_learning_rate: min_lr must be > 0, got 0.0"),
+        (
+            dict(min_lr=1.0, max_lr=0.5),
+            r"^find_learning_rate: max_lr must be > min_lr=1.0, got 0.5",
+        ),
+        (dict(min_lr=1.0, max_lr=1 + 1e-9), r"^find_learning_rate: max_lr .* in float32"),
+        (dict(min_lr=1e-40), r"^find_learning_rate: min_lr must be at least 1.17"),
+        (dict(num_steps=1), r"^find_learning_rate: num_steps must be an integer >= 2, got 1"),
+        (dict(mode="log"), r"^find_learning_rate: mode must be one of 'exponential', 'linear'"),
+        (dict(smoothing=1.0), r"^find_learning_rate: smoothing must be in \[0, 1\), got 1.0"),
+        (dict(smoothing=1 - 1e-9), r"^find_learning_rate: smoothing must be < 1 in float32"),
+        (dict(min_lr=1.0, max_lr=1 + 1e-6), r"^find_learning_rate: max_lr=1.000001 is too close"),
+        (dict(divergence_threshold=1.0), r"^find_learning_rate: divergence_threshold must be > 1"),
+        (dict(progress=1), r"^find_learning_rate: progress must be True or False, got 1"),
         (dict(num_steps=500), r"the stacked batches hold 100 steps, fewer than num_steps=500"),
     ],
 )

@@ -196,7 +196,7 @@ def test_matches_torch(method, options, seed):
 # A schedule as the rate: lrjax's schedule and the torch scheduler with the same values.
 SCHEDULES = {
     "step_decay": (
-        lambda lr: schedules.step_decay(lr, 60, 0.5),
+        lambda lr: schedules.step_decay(lr, 60, gamma=0.5),
         lambda opt: torch.optim.lr_scheduler.StepLR(opt, 60, 0.5),
     ),
     "cosine_decay": (

@@ -70,7 +70,7 @@ def test_step_decay_matches_step_lr(lr, step_size, gamma, steps):
     if gamma < 1:
         steps = min(steps, step_size * int(60 / -math.log(gamma)))
     expected = torch_rates(lambda opt: lr_scheduler.StepLR(opt, step_size, gamma), steps, lr)
-    assert_matches(schedules.step_decay(lr, step_size, gamma), expected)
+    assert_matches(schedules.step_decay(lr, step_size, gamma=gamma), expected)
 
 
 @EXAMPLES
@@ -83,12 +83,12 @@ def test_step_decay_matches_step_lr(lr, step_size, gamma, steps):
 def test_multistep_decay_matches_multistep_lr(lr, milestones, repeat, gamma):
     milestones = sorted(milestones + milestones[:2] if repeat else milestones)
     expected = torch_rates(lambda opt: lr_scheduler.MultiStepLR(opt, milestones, gamma), 2000, lr)
-    assert_matches(schedules.multistep_decay(lr, milestones, gamma), expected)
+    assert_matches(schedules.multistep_decay(lr, milestones, gamma=gamma), expected)
 
 
 def test_multistep_decay_counts_repeated_milestones_like_torch():
     expected = torch_rates(lambda opt: lr_scheduler.MultiStepLR(opt, [3, 5, 5, 5, 8], 0.5), 12)
-    assert_matches(schedules.multistep_decay(1.0, [3, 5, 5, 5, 8], 0.5), expected)
+    assert_matches(schedules.multistep_decay(1.0, [3, 5, 5, 5, 8], gamma=0.5), expected)
     assert expected[5] == 0.5**4
 
 
@@ -113,7 +113,7 @@ def test_polynomial_decay_matches_polynomial_lr(lr, total_iters, power):
     expected = torch_rates(
         lambda opt: lr_scheduler.PolynomialLR(opt, total_iters, power), total_iters + 100, lr
     )
-    assert_matches(schedules.polynomial_decay(lr, 0.0, total_iters, power), expected)
+    assert_matches(schedules.polynomial_decay(lr, 0.0, total_iters, power=power), expected)
 
 
 @EXAMPLES
@@ -144,7 +144,7 @@ def test_cosine_decay_matches_cosine_annealing_lr(lr, t_max, eta_min):
     expected = torch_rates(
         lambda opt: lr_scheduler.CosineAnnealingLR(opt, t_max, eta_min), t_max + 1, lr
     )
-    assert_matches(schedules.cosine_decay(lr, t_max, eta_min), expected)
+    assert_matches(schedules.cosine_decay(lr, t_max, end_value=eta_min), expected)
 
 
 def test_cosine_decay_holds_where_torch_rises_again():
@@ -165,7 +165,9 @@ def test_cosine_restarts_matches_cosine_annealing_warm_restarts(lr, t_0, t_mult,
     expected = torch_rates(
         lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, t_0, t_mult, eta_min), 3000, lr
     )
-    assert_matches(schedules.cosine_restarts(lr, t_0, t_mult, eta_min), expected)
+    assert_matches(
+        schedules.cosine_restarts(lr, t_0, period_mult=t_mult, end_value=eta_min), expected
+    )
 
 
 @pytest.mark.parametrize(("t_0", "t_mult"), [(1, 2), (1, 3), (5, 2), (10, 1), (7, 4)])
@@ -173,7 +175,7 @@ def test_cosine_restarts_matches_torch_at_every_restart(t_0, t_mult):
     expected = torch_rates(
         lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, t_0, t_mult), 3000
     )
-    assert_matches(schedules.cosine_restarts(1.0, t_0, t_mult), expected)
+    assert_matches(schedules.cosine_restarts(1.0, t_0, period_mult=t_mult), expected)
 
 
 @EXAMPLES
@@ -196,7 +198,16 @@ def test_cyclic_matches_cyclic_lr(base, max_lr, up, down, mode, gamma):
         ),
         steps,
     )
-    assert_matches(schedules.cyclic(base, max_lr, up, down, mode, gamma), expected)
+    # torch ignores gamma outside exp_range; lrjax refuses a gamma it would ignore.
+    schedule = schedules.cyclic(
+        base,
+        max_lr,
+        step_size_up=up,
+        step_size_down=down,
+        mode=mode,
+        gamma=gamma if mode == "exp_range" else 1.0,
+    )
+    assert_matches(schedule, expected)
 
 
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
@@ -208,14 +219,22 @@ def test_cyclic_matches_cyclic_lr_in_every_mode(mode, up, down):
         )
 
     expected = torch_rates(make, 1000)
-    assert_matches(schedules.cyclic(1e-3, 0.1, up, down, mode, 0.999), expected)
+    schedule = schedules.cyclic(
+        1e-3,
+        0.1,
+        step_size_up=up,
+        step_size_down=down,
+        mode=mode,
+        gamma=0.999 if mode == "exp_range" else 1.0,
+    )
+    assert_matches(schedule, expected)
 
 
 @settings(max_examples=12)
 @given(
     max_lr=rates,
     total_steps=st.integers(1, 3000),
-    pct_start=st.floats(0.0, 1.0),
+    pct_start=st.floats(0.0, 1.0, exclude_max=True),
     div_factor=st.floats(1.0, 100.0),
     final_div_factor=st.floats(1.0, 1e5),
     anneal=st.sampled_from(["cos", "linear"]),
@@ -224,6 +243,8 @@ def test_cyclic_matches_cyclic_lr_in_every_mode(mode, up, down):
 def test_one_cycle_matches_one_cycle_lr(
     max_lr, total_steps, pct_start, div_factor, final_div_factor, anneal, three_phase
 ):
+    if three_phase:  # its two ramps take 2 * pct_start of the steps
+        pct_start /= 2
     assume(float(pct_start * total_steps) != 1.0)  # torch divides 0 by 0 there
     expected = torch_rates(
         lambda opt: lr_scheduler.OneCycleLR(
@@ -240,16 +261,29 @@ def test_one_cycle_matches_one_cycle_lr(
         total_steps,
     )
     schedule = schedules.one_cycle(
-        max_lr, total_steps, pct_start, div_factor, final_div_factor, anneal, three_phase
+        max_lr,
+        total_steps,
+        pct_start=pct_start,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        anneal=anneal,
+        three_phase=three_phase,
     )
     assert_matches(schedule, expected)
 
 
+# pct_start up to (not including) 1, and up to 0.5 with three phases: beyond, the final
+# rate is never reached (see test_one_cycle_refuses_a_final_rate_torch_never_reaches).
+ONE_CYCLE_VARIANTS = [
+    (total_steps, pct_start, three_phase)
+    for total_steps, pct_start in [(1000, 0.3), (1001, 0.25), (97, 0.5), (10, 0.0), (50, 0.98)]
+    for three_phase in (False, True)
+    if pct_start <= 0.5 or not three_phase
+]
+
+
 @pytest.mark.parametrize("anneal", ["cos", "linear"])
-@pytest.mark.parametrize("three_phase", [False, True])
-@pytest.mark.parametrize(
-    ("total_steps", "pct_start"), [(1000, 0.3), (1001, 0.25), (97, 0.5), (10, 0.0), (50, 1.0)]
-)
+@pytest.mark.parametrize(("total_steps", "pct_start", "three_phase"), ONE_CYCLE_VARIANTS)
 def test_one_cycle_matches_one_cycle_lr_in_every_variant(
     anneal, three_phase, total_steps, pct_start
 ):
@@ -266,6 +300,44 @@ def test_one_cycle_matches_one_cycle_lr_in_every_variant(
 
     expected = torch_rates(make, total_steps)
     assert_matches(
-        schedules.one_cycle(0.1, total_steps, pct_start, anneal=anneal, three_phase=three_phase),
+        schedules.one_cycle(
+            0.1, total_steps, pct_start=pct_start, anneal=anneal, three_phase=three_phase
+        ),
         expected,
     )
+
+
+@pytest.mark.parametrize(("pct_start", "three_phase"), [(0.6, True), (1.0, False)])
+def test_one_cycle_refuses_a_final_rate_torch_never_reaches(pct_start, three_phase):
+    def make(opt):
+        return lr_scheduler.OneCycleLR(
+            opt, 0.1, 100, pct_start=pct_start, cycle_momentum=False, three_phase=three_phase
+        )
+
+    # torch's last rate is far above the final one, 0.1 / 25 / 1e4: final_div_factor is
+    # silently ignored there.
+    assert torch_rates(make, 100)[-1] > 1e3 * 0.1 / 25 / 1e4
+    with pytest.raises(ValueError, match=r"^one_cycle: pct_start must be in "):
+        schedules.one_cycle(0.1, 100, pct_start=pct_start, three_phase=three_phase)
+
+
+def test_warmup_differs_from_sequential_lr_as_documented():
+    # torch's LinearLR ramps to the optimizer's rate 0.2, then SequentialLR jumps to
+    # ConstantLR's 0.1; lrjax's warm-up ramps to main(0) = 0.1 (the warmup docstring).
+    def make(opt):
+        return lr_scheduler.SequentialLR(
+            opt,
+            [
+                lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=6),
+                lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=5),
+            ],
+            milestones=[6],
+        )
+
+    expected = torch_rates(make, 14, lr=0.2)
+    np.testing.assert_allclose(expected[:3], [0.02, 0.05, 0.08])
+    main = schedules.piecewise_constant([5], [0.1, 0.2])  # ConstantLR(0.5) of lr=0.2
+    ours = np.asarray(schedules.warmup(main, 6, init_value=0.02)(jnp.arange(14)), np.float64)
+    np.testing.assert_allclose(ours[:3], [0.02, 0.2 / 6, 0.28 / 6], rtol=1e-6)
+    # After the warm-up both follow main: 0.1 for 5 steps, then 0.2.
+    np.testing.assert_allclose(ours[6:], expected[6:], rtol=1e-6)

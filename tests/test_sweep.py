@@ -36,7 +36,9 @@ def test_best_rate_is_the_fastest_stable_one():
     result = lrjax.sweep(quadratic_loss, QUADRATIC_START, batches, learning_rates=RATES)
     rates = np.asarray(RATES)
     np.testing.assert_array_equal(result.diverged, rates > STABLE_LIMIT)
-    assert result.best_learning_rate == pytest.approx(0.19)
+    # The rate as given, not its float32 rounding (0.1899999976158142).
+    assert result.best_learning_rate == 0.19 and result.best_learning_rate in RATES
+    assert result.learning_rates.tolist() == RATES
     assert np.all(np.isinf(result.final_losses[result.diverged]))
     stable = result.final_losses[~result.diverged]
     assert np.all(np.diff(stable) < 0)  # faster the larger the rate
@@ -111,10 +113,14 @@ def test_iterable_batches_and_progress_give_the_same_result():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(learning_rates=[]), r"sweep: learning_rates must be a non-empty 1-D sequence"),
-        (dict(learning_rates=[0.1, -0.1]), r"sweep: learning_rates must be finite and > 0"),
-        (dict(learning_rates=[0.1], num_steps=0), r"sweep: num_steps must be an integer >= 1"),
+        (dict(learning_rates=[]), r"^sweep: learning_rates must hold at least one rate"),
+        (dict(learning_rates=[0.1, -0.1]), r"^sweep: learning_rates\[1\] must be > 0, got -0.1"),
+        (dict(learning_rates=[True]), r"^sweep: learning_rates\[0\] must be a real number"),
+        (dict(learning_rates=[1e39]), r"^sweep: learning_rates\[0\] must be finite .*1e\+39$"),
+        (dict(learning_rates=0.1), r"^sweep: learning_rates must be a list, tuple or 1-D array"),
+        (dict(learning_rates=[0.1], num_steps=0), r"^sweep: num_steps must be an integer >= 1"),
         (dict(learning_rates=[0.1], num_steps=99), r"hold 50 steps, fewer than num_steps=99"),
+        (dict(learning_rates=[0.1], progress=1), r"^sweep: progress must be True or False"),
     ],
 )
 def test_invalid_arguments(kwargs, message):
@@ -127,3 +133,88 @@ def test_an_iterable_needs_num_steps():
         lrjax.sweep(
             quadratic_loss, QUADRATIC_START, list(quadratic_batches(5)), learning_rates=[0.1]
         )
+
+
+@pytest.mark.parametrize(
+    ("batches", "message"),
+    [
+        (jnp.zeros((0, 20)), r"^sweep: the stacked batches hold 0 steps"),
+        ({"a": jnp.zeros((5, 20)), "b": jnp.zeros((4, 20))}, r"^sweep: .* share their leading"),
+        ((jnp.zeros((5, 20)), jnp.float32(1.0)), r"^sweep: .* needs a leading step axis"),
+        ({}, r"^sweep: stacked batches must hold arrays"),
+    ],
+)
+def test_degenerate_stacked_batches(batches, message):
+    with pytest.raises(ValueError, match=message):
+        lrjax.sweep(quadratic_loss, QUADRATIC_START, batches, learning_rates=[0.1])
+
+
+def test_iterable_batches_must_stack():
+    batches = [jnp.zeros(20), jnp.zeros(20), jnp.zeros(19)]
+    with pytest.raises(
+        ValueError, match=r"^sweep: batches must all have the structure.*batch 2 differs"
+    ):
+        lrjax.sweep(quadratic_loss, QUADRATIC_START, batches, learning_rates=[0.1], num_steps=3)
+
+
+def test_rates_given_as_float32_are_reported_as_given():
+    rates = np.asarray([0.01, 0.1, 0.15], np.float32)
+    result = lrjax.sweep(quadratic_loss, QUADRATIC_START, jnp.zeros((20, 20)), learning_rates=rates)
+    assert result.learning_rates.dtype == np.float64
+    np.testing.assert_array_equal(result.learning_rates, rates)
+    assert result.best_learning_rate == float(rates[2]) and result.best_learning_rate in rates
+
+
+def test_a_nan_in_a_batch_is_reported_not_hidden():
+    """Every run sees the batch: all diverge at that step, finite before it."""
+    batches = np.array(quadratic_batches(30))
+    batches[12, 0] = np.nan
+    result = lrjax.sweep(quadratic_loss, QUADRATIC_START, batches, learning_rates=[0.01, 0.1])
+    assert result.diverged.all() and result.best_learning_rate is None
+    assert np.all(np.isfinite(result.losses[:, :12])) and np.all(np.isnan(result.losses[:, 12:]))
+    assert np.all(np.isinf(result.final_losses))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_loss_that_is_not_finite_from_the_first_step(value):
+    loss = lambda params, batch: value * quadratic_loss(params, batch)
+    result = lrjax.sweep(loss, QUADRATIC_START, quadratic_batches(10), learning_rates=[0.1, 1.0])
+    assert result.diverged.all() and np.all(np.isnan(result.losses))
+    assert result.best_learning_rate is None
+
+
+def test_params_are_not_modified():
+    """No leaf donated (deleted), a NumPy leaf keeps its values, the pytree is not
+    mutated, and the same params give the same losses again."""
+    w, b = np.ones(20, np.float32), jnp.zeros(20, jnp.float32)
+    params = {"w": w, "b": b}
+    loss = lambda p, batch: quadratic_loss(p["w"] + p["b"], batch)
+    runs = [
+        lrjax.sweep(loss, params, quadratic_batches(30), learning_rates=[0.01, 0.1])
+        for _ in range(2)
+    ]
+    assert list(params) == ["w", "b"] and params["w"] is w and params["b"] is b
+    assert not b.is_deleted()
+    np.testing.assert_array_equal(w, np.ones(20, np.float32))
+    np.testing.assert_array_equal(b, np.zeros(20, np.float32))
+    np.testing.assert_array_equal(runs[1].losses, runs[0].losses)
+
+
+def test_calling_again_does_not_recompile():
+    """Same loss_fn, optimizer, shapes and number of rates: one compilation."""
+    traces = []
+
+    def loss(params, batch):
+        traces.append(None)
+        return quadratic_loss(params, batch)
+
+    for rates in ([0.01, 0.1], [0.03, 0.3], np.asarray([1e-3, 1.0])):
+        lrjax.sweep(loss, QUADRATIC_START, quadratic_batches(20), learning_rates=rates)
+    assert len(traces) == 1
+
+
+def test_progress_draws_a_bar(capsys):
+    lrjax.sweep(
+        quadratic_loss, QUADRATIC_START, quadratic_batches(40), learning_rates=[0.1], progress=True
+    )
+    assert "sweep of 1 rate" in capsys.readouterr().err

@@ -14,9 +14,9 @@ class Entry(NamedTuple):
 
 CATALOG = (
     Entry("constant(value)", "value", "ConstantLR(factor=1)", "a float"),
-    Entry("step_decay(init_value, step_size, gamma)", "init·gamma^⌊t/step_size⌋", "StepLR", "—"),
+    Entry("step_decay(init_value, step_size, *, gamma)", "init·gamma^⌊t/step_size⌋", "StepLR", "—"),
     Entry(
-        "multistep_decay(init_value, milestones, gamma)",
+        "multistep_decay(init_value, milestones, *, gamma)",
         "init·gamma^(milestones passed)",
         "MultiStepLR",
         "—",
@@ -28,19 +28,19 @@ CATALOG = (
         "PiecewiseConstantDecay",
     ),
     Entry(
-        "exponential_decay(init_value, decay_rate, ...)",
+        "exponential_decay(init_value, decay_rate, *, ...)",
         "init·rate^(t/T)",
         "ExponentialLR",
         "ExponentialDecay",
     ),
     Entry(
-        "inverse_time_decay(init_value, decay_rate, ...)",
+        "inverse_time_decay(init_value, decay_rate, *, ...)",
         "init/(1+rate·t/T)",
         "—",
         "InverseTimeDecay",
     ),
     Entry(
-        "polynomial_decay(init_value, end_value, decay_steps, power)",
+        "polynomial_decay(init_value, end_value, decay_steps, *, power)",
         "(init−end)(1−t/N)^p+end",
         "PolynomialLR",
         "PolynomialDecay",
@@ -52,19 +52,21 @@ CATALOG = (
         "—",
     ),
     Entry(
-        "cosine_decay(init_value, decay_steps, end_value)",
+        "cosine_decay(init_value, decay_steps, *, end_value)",
         "half cosine, then held",
         "CosineAnnealingLR",
         "CosineDecay",
     ),
     Entry(
-        "cosine_restarts(init_value, first_period, period_mult, ...)",
+        "cosine_restarts(init_value, first_period, *, period_mult, ...)",
         "SGDR cycles",
         "CosineAnnealingWarmRestarts",
         "CosineDecayRestarts",
     ),
-    Entry("cyclic(base_value, max_value, step_size_up, ...)", "triangular cycles", "CyclicLR", "—"),
-    Entry("one_cycle(max_value, total_steps, ...)", "up, then down (1cycle)", "OneCycleLR", "—"),
+    Entry(
+        "cyclic(base_value, max_value, *, step_size_up, ...)", "triangular cycles", "CyclicLR", "—"
+    ),
+    Entry("one_cycle(max_value, total_steps, *, ...)", "up, then down (1cycle)", "OneCycleLR", "—"),
     Entry(
         "inverse_sqrt(peak_value, warmup_steps)",
         "warm-up, then peak·√(W/t)",
@@ -72,13 +74,13 @@ CATALOG = (
         "— (Transformer)",
     ),
     Entry(
-        "wsd(peak_value, warmup_steps, stable_steps, decay_steps, ...)",
+        "wsd(peak_value, warmup_steps, stable_steps, decay_steps, *, ...)",
         "warm-up, stable, decay",
         "—",
         "—",
     ),
     Entry(
-        "warmup(schedule, warmup_steps, init_value)",
+        "warmup(schedule, warmup_steps, *, init_value)",
         "linear ramp, then schedule",
         "SequentialLR(LinearLR, …)",
         "CosineDecay(warmup_…)",

@@ -9,12 +9,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lrjax._base import check_integer
+from lrjax._validation import check_callable, check_integer, check_integers, show
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
-    check_nonnegative,
-    float_arg,
+    check_rate,
     progress,
     reached,
     schedule_class,
@@ -40,11 +39,11 @@ class _Function(Schedule):
 
 
 def _as_schedule(owner: str, name: str, schedule: Any) -> Schedule:
+    """A child schedule: an lrjax schedule as it is (already checked by its constructor),
+    any other callable wrapped. The child is called with steps its parent has checked."""
     if isinstance(schedule, Schedule):
         return schedule
-    if not callable(schedule):
-        raise ValueError(f"{owner}: {name} must be a callable step -> rate, got {schedule!r}")
-    return _Function(function=schedule)
+    return _Function(function=check_callable(owner, name, schedule, "a callable step -> rate"))
 
 
 @schedule_class("warmup", static=("warmup_steps",))
@@ -57,12 +56,13 @@ class _Warmup(Schedule):
         warmup = self.warmup_steps
         target = self.schedule(jnp.zeros_like(step))
         done, remaining = progress(step, 0, warmup)
-        ramp = (as_float(self.init_value) * remaining + target * done) / warmup
+        # The weights first: a rate near float32's top times W would overflow.
+        ramp = as_float(self.init_value) * (remaining / warmup) + target * (done / warmup)
         return jnp.where(reached(step, warmup), self.schedule(shift(step, warmup)), ramp)
 
 
 def warmup(
-    schedule: Callable[[jax.Array], Any], warmup_steps: int, init_value: float | jax.Array = 0.0
+    schedule: Callable[[jax.Array], Any], warmup_steps: int, *, init_value: float | jax.Array = 0.0
 ) -> Schedule:
     """A linear warm-up from ``init_value`` to ``schedule(0)``, then ``schedule``, delayed.
 
@@ -75,7 +75,7 @@ def warmup(
       schedule: s, any ``step -> rate`` callable: an lrjax schedule, an optax schedule
         or a function.
       warmup_steps: W, an integer >= 1.
-      init_value: the rate at step 0, finite and >= 0.
+      init_value: the rate at step 0, >= 0.
 
     Returns:
       A :class:`Schedule`.
@@ -86,14 +86,32 @@ def warmup(
       >>> [round(float(schedule(t)), 6) for t in (0, 2, 4, 9, 14)]
       [0.0, 0.5, 1.0, 0.5, 0.0]
 
-    torch: ``SequentialLR(optimizer, [LinearLR(optimizer, start_factor, total_iters=W),
-    main], milestones=[W])``; optax: ``optax.join_schedules([optax.linear_schedule(...),
-    schedule], [W])``.
+    How it differs from torch ``SequentialLR(optimizer, [LinearLR(optimizer, start_factor,
+    total_iters=W), main], milestones=[W])``: torch's ``LinearLR`` ramps from
+    ``start_factor * lr`` towards the optimizer's base rate ``lr``, whatever ``main``
+    starts at, and jumps to ``main``'s first rate at step W. This warm-up ramps to
+    ``schedule(0)``, the rate the schedule starts at, so it is continuous at step W. The
+    two agree when ``main`` starts at the base rate (``CosineAnnealingLR``, ``StepLR``,
+    ``ExponentialLR``); they differ when it does not. With ``lr=0.2``,
+    ``start_factor=0.1``, W = 6 and ``main = ConstantLR(optimizer, factor=0.5)`` (0.1
+    for 5 steps, then 0.2), torch gives 0.02, 0.05, 0.08, 0.11, 0.14, 0.17, then 0.1;
+    the equivalent here ramps to 0.1:
+
+    >>> main = schedules.piecewise_constant([5], [0.1, 0.2])  # ConstantLR(0.5), lr=0.2
+    >>> schedule = schedules.warmup(main, 6, init_value=0.02)
+    >>> [round(float(schedule(t)), 3) for t in (0, 1, 2, 5, 6, 11)]
+    [0.02, 0.033, 0.047, 0.087, 0.1, 0.2]
+
+    torch's ramp is ``warmup(main, W, init_value=start_factor * lr)`` only for a ``main``
+    with ``main(0) = lr``. optax: ``optax.join_schedules([optax.linear_schedule(init_value,
+    schedule(0), W), schedule], [W])``.
     """
-    schedule = _as_schedule("warmup", "schedule", schedule)
-    warmup_steps = check_integer("warmup", "warmup_steps", warmup_steps, 1)
-    check_nonnegative("warmup", "init_value", init_value)
-    return _Warmup(schedule=schedule, warmup_steps=warmup_steps, init_value=float_arg(init_value))
+    owner = "warmup"
+    return _Warmup(
+        schedule=_as_schedule(owner, "schedule", schedule),
+        warmup_steps=check_integer(owner, "warmup_steps", warmup_steps, 1),
+        init_value=check_rate(owner, "init_value", init_value),
+    )
 
 
 @schedule_class("join", static=("boundaries",))
@@ -136,16 +154,19 @@ def join(schedules: Sequence[Callable[[jax.Array], Any]], boundaries: Sequence[i
     each scheduler its step count, so chained schedulers can disagree at a milestone), and
     ``optax.join_schedules``.
     """
-    schedules = tuple(_as_schedule("join", f"schedules[{i}]", s) for i, s in enumerate(schedules))
-    boundaries = tuple(
-        check_integer("join", f"boundaries[{i}]", boundary, 1)
-        for i, boundary in enumerate(boundaries)
-    )
+    owner = "join"
+    if not isinstance(schedules, (list, tuple)):
+        raise ValueError(
+            f"{owner}: schedules must be a list or tuple of callables step -> rate, "
+            f"got {show(schedules)}"
+        )
+    schedules = tuple(_as_schedule(owner, f"schedules[{i}]", s) for i, s in enumerate(schedules))
+    boundaries = check_integers(owner, "boundaries", boundaries, 1)
     if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
-        raise ValueError(f"join: boundaries must be strictly increasing, got {boundaries}")
+        raise ValueError(f"{owner}: boundaries must be strictly increasing, got {boundaries}")
     if len(schedules) != len(boundaries) + 1:
         raise ValueError(
-            f"join: schedules must have len(boundaries) + 1 = {len(boundaries) + 1} entries, "
-            f"got {len(schedules)}"
+            f"{owner}: schedules must have len(boundaries) + 1 = {len(boundaries) + 1} "
+            f"entries, got {len(schedules)}"
         )
     return _Join(schedules=schedules, boundaries=boundaries)

@@ -11,14 +11,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._base import check, check_integer
+from lrjax._validation import check_float, check_integer, unit_half_open
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
-    check_nonnegative,
+    check_rate,
+    check_static_float,
     complement_of_power,
     cosine_interpolate,
-    float_arg,
     floor_divmod,
     offset,
     power,
@@ -44,7 +44,7 @@ class _CosineDecay(Schedule):
 
 
 def cosine_decay(
-    init_value: float | jax.Array, decay_steps: int, end_value: float | jax.Array = 0.0
+    init_value: float | jax.Array, decay_steps: int, *, end_value: float | jax.Array = 0.0
 ) -> Schedule:
     """Half a cosine from ``init_value`` down to ``end_value`` over ``decay_steps``, then held.
 
@@ -52,9 +52,9 @@ def cosine_decay(
        \\left(1 + \\cos\\frac{\\pi \\min(t, N)}{N}\\right)
 
     Args:
-      init_value: the rate η₀ at step 0, finite and >= 0.
+      init_value: the rate η₀ at step 0, >= 0.
       decay_steps: N, an integer >= 1.
-      end_value: the rate from step N on, finite and >= 0.
+      end_value: the rate from step N on, >= 0.
 
     Returns:
       A :class:`Schedule`.
@@ -63,8 +63,9 @@ def cosine_decay(
       >>> from lrjax import schedules
       >>> schedules.cosine_decay(0.1, decay_steps=100)
       cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0)
-      >>> [round(float(schedules.cosine_decay(0.1, 100)(t)), 6) for t in (0, 50, 100, 200)]
-      [0.1, 0.05, 0.0, 0.0]
+      >>> schedule = schedules.cosine_decay(0.1, decay_steps=100, end_value=1e-3)
+      >>> [round(float(schedule(t)), 6) for t in (0, 50, 100, 200)]
+      [0.1, 0.0505, 0.001, 0.001]
 
     Equivalent to torch ``CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=end_value)``
     on steps 0..T_max. After T_max torch's rate rises again along the cosine (a period of
@@ -74,11 +75,11 @@ def cosine_decay(
       Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR 2017,
       https://arxiv.org/abs/1608.03983
     """
-    check_nonnegative("cosine_decay", "init_value", init_value)
-    decay_steps = check_integer("cosine_decay", "decay_steps", decay_steps, 1)
-    check_nonnegative("cosine_decay", "end_value", end_value)
+    owner = "cosine_decay"
     return _CosineDecay(
-        init_value=float_arg(init_value), decay_steps=decay_steps, end_value=float_arg(end_value)
+        init_value=check_rate(owner, "init_value", init_value),
+        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
+        end_value=check_rate(owner, "end_value", end_value),
     )
 
 
@@ -166,6 +167,7 @@ class _CosineRestarts(Schedule):
 def cosine_restarts(
     init_value: float | jax.Array,
     first_period: int,
+    *,
     period_mult: float = 1,
     end_value: float | jax.Array = 0.0,
     peak_decay: float | jax.Array = 1.0,
@@ -181,12 +183,12 @@ def cosine_restarts(
     The floor stays at ``end_value``; the height above it decays by d per cycle.
 
     Args:
-      init_value: the rate η₀ at the start of the first cycle, finite and >= 0.
+      init_value: the rate η₀ at the start of the first cycle, >= 0.
       first_period: T₀, the length of the first cycle, an integer >= 1.
       period_mult: m, the factor by which each cycle is longer than the previous one:
         1, or a number >= 1.01 (it may be fractional, as in Keras; a cycle then starts at
-        the first step at or after S_i).
-      end_value: the rate η_end each cycle decays to, finite and >= 0.
+        the first step at or after S_i). A concrete number: it places the restarts.
+      end_value: the rate η_end each cycle decays to, >= 0.
       peak_decay: d, the factor on the height of each cycle over the previous one, in (0, 1].
 
     Returns:
@@ -207,27 +209,22 @@ def cosine_restarts(
       Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR 2017,
       https://arxiv.org/abs/1608.03983
     """
-    check_nonnegative("cosine_restarts", "init_value", init_value)
-    first_period = check_integer("cosine_restarts", "first_period", first_period, 1)
-    if isinstance(period_mult, (bool, jax.Array)) or not isinstance(
-        period_mult, (int, float, np.number)
-    ):
-        raise ValueError(
-            f"cosine_restarts: period_mult must be a concrete number, got {period_mult!r}"
-        )
-    check(
-        "cosine_restarts",
+    owner = "cosine_restarts"
+    init_value = check_rate(owner, "init_value", init_value)
+    first_period = check_integer(owner, "first_period", first_period, 1)
+    period_mult = check_static_float(
+        owner,
         "period_mult",
         period_mult,
-        lambda v: (v == 1) | (np.isfinite(v) & (v >= _MIN_GROWTH)),
-        f"1 or a finite number >= {_MIN_GROWTH}",
+        lambda v: (v == 1) | (v >= _MIN_GROWTH),
+        f"1 or a number >= {_MIN_GROWTH}",
+        "it places the restarts",
     )
-    check_nonnegative("cosine_restarts", "end_value", end_value)
-    check("cosine_restarts", "peak_decay", peak_decay, lambda v: (v > 0) & (v <= 1), "in (0, 1]")
     return _CosineRestarts(
-        init_value=float_arg(init_value),
+        init_value=init_value,
         first_period=first_period,
-        period_mult=period_mult.item() if isinstance(period_mult, np.number) else period_mult,
-        end_value=float_arg(end_value),
-        peak_decay=float_arg(peak_decay),
+        # An integer factor keeps the cycle table in exact integer arithmetic.
+        period_mult=int(period_mult) if period_mult.is_integer() else period_mult,
+        end_value=check_rate(owner, "end_value", end_value),
+        peak_decay=check_float(owner, "peak_decay", peak_decay, unit_half_open, "in (0, 1]"),
     )

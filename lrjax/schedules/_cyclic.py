@@ -7,25 +7,35 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from lrjax._base import check, check_choice, check_integer
+from lrjax._validation import (
+    FLOAT32_MAX,
+    check_choice,
+    check_flag,
+    check_float,
+    check_integer,
+    unit_half_open,
+    unit_open,
+)
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
     at_most,
     beyond,
-    check_flag,
-    check_nonnegative,
-    check_positive,
+    check_rate,
+    check_static_float,
     complement_of_power,
     cosine_interpolate,
-    float_arg,
     floor_divmod,
+    known,
     offset,
     power,
     progress,
     schedule_class,
 )
+
+_TINY = float(np.finfo(np.float32).tiny)
 
 
 @schedule_class("cyclic", static=("step_size_up", "step_size_down", "mode"))
@@ -66,6 +76,7 @@ class _Cyclic(Schedule):
 def cyclic(
     base_value: float | jax.Array,
     max_value: float | jax.Array,
+    *,
     step_size_up: int = 2000,
     step_size_down: int | None = None,
     mode: str = "triangular",
@@ -81,14 +92,15 @@ def cyclic(
        \\text{ (exp\\_range)}
 
     Args:
-      base_value: the rate at the start of each cycle, finite and >= 0.
-      max_value: the rate at the top of an unscaled cycle, finite and >= 0.
+      base_value: the rate at the start of each cycle, >= 0.
+      max_value: the rate at the top of an unscaled cycle, >= 0.
       step_size_up: the steps from the bottom of a cycle to its top, an integer >= 1.
       step_size_down: the steps from the top back to the bottom, an integer >= 0
         (0 gives a sawtooth); None means ``step_size_up``.
       mode: ``"triangular"``, ``"triangular2"`` (the height halves each cycle) or
         ``"exp_range"`` (the height is scaled by γ^t).
-      gamma: γ of ``"exp_range"``, in (0, 1].
+      gamma: γ of ``"exp_range"``, in (0, 1]. The other modes have no γ: a value other
+        than 1 with them is refused (torch ignores it).
 
     Returns:
       A :class:`Schedule`.
@@ -109,21 +121,27 @@ def cyclic(
       Smith, Cyclical Learning Rates for Training Neural Networks, WACV 2017,
       https://arxiv.org/abs/1506.01186
     """
-    check_nonnegative("cyclic", "base_value", base_value)
-    check_nonnegative("cyclic", "max_value", max_value)
-    step_size_up = check_integer("cyclic", "step_size_up", step_size_up, 1)
+    owner = "cyclic"
+    base_value = check_rate(owner, "base_value", base_value)
+    max_value = check_rate(owner, "max_value", max_value)
+    step_size_up = check_integer(owner, "step_size_up", step_size_up, 1)
     if step_size_down is None:
         step_size_down = step_size_up
-    step_size_down = check_integer("cyclic", "step_size_down", step_size_down, 0)
-    check_choice("cyclic", "mode", mode, ("triangular", "triangular2", "exp_range"))
-    check("cyclic", "gamma", gamma, lambda v: (v > 0) & (v <= 1), "in (0, 1]")
+    step_size_down = check_integer(owner, "step_size_down", step_size_down, 0)
+    mode = check_choice(owner, "mode", mode, ("triangular", "triangular2", "exp_range"))
+    gamma = check_float(owner, "gamma", gamma, unit_half_open, "in (0, 1]")
+    if mode != "exp_range" and known(gamma) not in (None, 1.0):
+        raise ValueError(
+            f"{owner}: gamma must be 1 unless mode='exp_range' (mode={mode!r} has no gamma), "
+            f"got {gamma!r}"
+        )
     return _Cyclic(
-        base_value=float_arg(base_value),
-        max_value=float_arg(max_value),
+        base_value=base_value,
+        max_value=max_value,
         step_size_up=step_size_up,
         step_size_down=step_size_down,
         mode=mode,
-        gamma=float_arg(gamma),
+        gamma=gamma,
     )
 
 
@@ -182,6 +200,7 @@ class _OneCycle(Schedule):
 def one_cycle(
     max_value: float | jax.Array,
     total_steps: int,
+    *,
     pct_start: float = 0.3,
     div_factor: float | jax.Array = 25.0,
     final_div_factor: float | jax.Array = 1e4,
@@ -202,12 +221,15 @@ def one_cycle(
     with p the fraction of the phase done.
 
     Args:
-      max_value: the peak rate, finite and >= 0.
+      max_value: the peak rate, >= 0.
       total_steps: the number of steps of the whole cycle, an integer >= 1.
-      pct_start: the fraction of the steps spent warming up, in [0, 1]; a Python number,
-        since it places the phase boundaries.
-      div_factor: the initial rate is ``max_value / div_factor``; finite and > 0.
-      final_div_factor: the final rate is ``initial / final_div_factor``; finite and > 0.
+      pct_start: the fraction of the steps spent warming up, in [0, 1) (in [0, 0.5] with
+        ``three_phase``, whose two ramps take twice that); a concrete number, since it
+        places the phase boundaries. Beyond that range the final rate would never be
+        reached.
+      div_factor: the initial rate is ``max_value / div_factor``; at least float32's
+        smallest normal number (1.2e-38), with that rate finite in float32.
+      final_div_factor: the final rate is ``initial / final_div_factor``; the same rules.
       anneal: ``"cos"`` or ``"linear"``.
       three_phase: warm up, come back down to the initial rate, then anneal (the paper's
         version) instead of warming up and annealing (fastai's).
@@ -233,23 +255,58 @@ def one_cycle(
       Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
       Learning Rates, 2017, https://arxiv.org/abs/1708.07120
     """
-    check_nonnegative("one_cycle", "max_value", max_value)
-    total_steps = check_integer("one_cycle", "total_steps", total_steps, 1)
-    if isinstance(pct_start, bool) or not isinstance(pct_start, (int, float)):
-        raise ValueError(
-            f"one_cycle: pct_start must be a concrete number in [0, 1], got {pct_start!r}"
+    owner = "one_cycle"
+    max_value = check_rate(owner, "max_value", max_value)
+    total_steps = check_integer(owner, "total_steps", total_steps, 1)
+    three_phase = check_flag(owner, "three_phase", three_phase)
+    # The last phase must keep some steps: it is where the final rate is reached.
+    if three_phase:
+        rule, requirement = (
+            (lambda v: (v >= 0) & (v <= 0.5)),
+            (
+                "in [0, 0.5] with three_phase (its two ramps take 2 * pct_start of the steps; "
+                "beyond 0.5 the final rate is never reached)"
+            ),
         )
-    check("one_cycle", "pct_start", pct_start, lambda v: (v >= 0) & (v <= 1), "in [0, 1]")
-    check_positive("one_cycle", "div_factor", div_factor)
-    check_positive("one_cycle", "final_div_factor", final_div_factor)
-    check_choice("one_cycle", "anneal", anneal, ("cos", "linear"))
-    three_phase = check_flag("one_cycle", "three_phase", three_phase)
+    else:
+        rule, requirement = unit_open, "in [0, 1) (at 1 the final rate is never reached)"
+    why = "it places the phase boundaries"
+    pct_start = check_static_float(owner, "pct_start", pct_start, rule, requirement, why)
+    div_factor = _check_divisor(owner, "div_factor", div_factor)
+    final_div_factor = _check_divisor(owner, "final_div_factor", final_div_factor)
+    _check_rates(max_value, div_factor, final_div_factor)
     return _OneCycle(
-        max_value=float_arg(max_value),
+        max_value=max_value,
         total_steps=total_steps,
-        pct_start=float(pct_start),
-        div_factor=float_arg(div_factor),
-        final_div_factor=float_arg(final_div_factor),
-        anneal=anneal,
+        pct_start=pct_start,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        anneal=check_choice(owner, "anneal", anneal, ("cos", "linear")),
         three_phase=three_phase,
+    )
+
+
+def _check_rates(max_value: Any, div_factor: Any, final_div_factor: Any) -> None:
+    """The initial and final rates of ``one_cycle``, where known, are finite in float32."""
+    peak, first, last = known(max_value), known(div_factor), known(final_div_factor)
+    if peak is None or first is None:
+        return
+    if peak / first > FLOAT32_MAX:
+        raise ValueError(
+            f"one_cycle: div_factor must keep the initial rate max_value / div_factor finite "
+            f"in float32, got {div_factor!r} with max_value={max_value!r}"
+        )
+    if last is not None and peak / first / last > FLOAT32_MAX:
+        raise ValueError(
+            f"one_cycle: final_div_factor must keep the final rate max_value / (div_factor * "
+            f"final_div_factor) finite in float32, got {final_div_factor!r} with "
+            f"max_value={max_value!r}, div_factor={div_factor!r}"
+        )
+
+
+def _check_divisor(owner: str, name: str, value: Any) -> Any:
+    """A factor the rate is divided by. XLA on CPU flushes float32 subnormals to zero, so
+    a divisor below the smallest normal float32 would give inf or NaN rates."""
+    return check_float(
+        owner, name, value, lambda v: v >= _TINY, f">= {_TINY:.3g} (the smallest normal float32)"
     )

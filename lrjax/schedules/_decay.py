@@ -1,25 +1,25 @@
-"""Monotone schedules: constant, step-wise, exponential, inverse-time, polynomial, linear."""
+"""Smooth decays: exponential, inverse-time, polynomial and linear."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from lrjax._base import check, check_integer, is_concrete
+from lrjax._validation import (
+    check_flag,
+    check_float,
+    check_integer,
+    nonnegative,
+    positive,
+)
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
-    check_flag,
-    check_nonnegative,
-    check_positive,
-    count_reached,
-    float_arg,
+    check_rate,
     floor_divmod,
+    known,
     log_of,
     power,
     progress,
@@ -37,194 +37,6 @@ def _exponent(step: jax.Array, period: int, staircase: bool) -> jax.Array:
     if staircase:
         return exponent
     return exponent + remainder.astype(jnp.float32) / period
-
-
-# ------------------------------------------------------------------- constant
-
-
-@schedule_class("constant")
-class _Constant(Schedule):
-    value: Any
-
-    def _value(self, step: jax.Array) -> jax.Array:
-        return as_float(self.value)
-
-
-def constant(value: float | jax.Array) -> Schedule:
-    """A constant learning rate.
-
-    .. math:: \\eta_t = v
-
-    Args:
-      value: the rate, finite and >= 0.
-
-    Returns:
-      A :class:`Schedule`.
-
-    Example:
-      >>> from lrjax import schedules
-      >>> schedules.constant(0.1)
-      constant(value=0.1)
-      >>> round(float(schedules.constant(0.1)(1000)), 6)
-      0.1
-
-    torch has no scheduler for this (it is the optimizer's ``lr``); optax's is
-    ``optax.constant_schedule``.
-    """
-    check_nonnegative("constant", "value", value)
-    return _Constant(value=float_arg(value))
-
-
-# ----------------------------------------------------------------- step decays
-
-
-@schedule_class("step_decay", static=("step_size",))
-class _StepDecay(Schedule):
-    init_value: Any
-    step_size: int
-    gamma: Any
-
-    def _value(self, step: jax.Array) -> jax.Array:
-        decays, _ = floor_divmod(step, self.step_size)
-        return as_float(self.init_value) * power(self.gamma, decays.astype(jnp.float32))
-
-
-def step_decay(
-    init_value: float | jax.Array, step_size: int, gamma: float | jax.Array = 0.1
-) -> Schedule:
-    """Multiplies the rate by ``gamma`` every ``step_size`` steps.
-
-    .. math:: \\eta_t = \\eta_0 \\, \\gamma^{\\lfloor t / s \\rfloor}
-
-    Args:
-      init_value: the rate η₀ of the first ``step_size`` steps, finite and >= 0.
-      step_size: the number of steps s between two decays, an integer >= 1.
-      gamma: the factor γ, in (0, 1]. A growing step schedule would overflow; use
-        ``exponential_decay(..., staircase=True, end_value=cap)`` for one.
-
-    Returns:
-      A :class:`Schedule`.
-
-    Example:
-      >>> from lrjax import schedules
-      >>> schedule = schedules.step_decay(0.1, step_size=30, gamma=0.1)
-      >>> [round(float(schedule(t)), 6) for t in (0, 29, 30, 60)]
-      [0.1, 0.1, 0.01, 0.001]
-
-    Equivalent to torch ``StepLR(optimizer, step_size, gamma)`` with ``lr=init_value``.
-    """
-    check_nonnegative("step_decay", "init_value", init_value)
-    step_size = check_integer("step_decay", "step_size", step_size, 1)
-    check("step_decay", "gamma", gamma, lambda v: (v > 0) & (v <= 1), "in (0, 1]")
-    return _StepDecay(init_value=float_arg(init_value), step_size=step_size, gamma=float_arg(gamma))
-
-
-@schedule_class("multistep_decay", static=("milestones",))
-class _MultistepDecay(Schedule):
-    init_value: Any
-    milestones: tuple[int, ...]
-    gamma: Any
-
-    def _value(self, step: jax.Array) -> jax.Array:
-        decays = count_reached(step, self.milestones).astype(jnp.float32)
-        return as_float(self.init_value) * power(self.gamma, decays)
-
-
-def multistep_decay(
-    init_value: float | jax.Array,
-    milestones: Sequence[int],
-    gamma: float | jax.Array = 0.1,
-) -> Schedule:
-    """Multiplies the rate by ``gamma`` at each milestone.
-
-    .. math:: \\eta_t = \\eta_0 \\, \\gamma^{\\#\\{i \\,:\\, m_i \\le t\\}}
-
-    A milestone listed twice decays twice at that step, as in torch.
-
-    Args:
-      init_value: the rate η₀ before the first milestone, finite and >= 0.
-      milestones: the steps mᵢ at which the rate is multiplied by γ: integers >= 0,
-        non-decreasing. A milestone at 0 applies from the first step (as in torch).
-      gamma: the factor γ, finite and > 0 (γ > 1 raises the rate at each milestone).
-
-    Returns:
-      A :class:`Schedule`.
-
-    Example:
-      >>> from lrjax import schedules
-      >>> schedule = schedules.multistep_decay(1.0, milestones=[10, 20, 20], gamma=0.5)
-      >>> [float(schedule(t)) for t in (0, 10, 19, 20)]
-      [1.0, 0.5, 0.5, 0.125]
-
-    Equivalent to torch ``MultiStepLR(optimizer, milestones, gamma)`` with ``lr=init_value``.
-    """
-    check_nonnegative("multistep_decay", "init_value", init_value)
-    milestones = tuple(
-        check_integer("multistep_decay", f"milestones[{i}]", milestone, 0)
-        for i, milestone in enumerate(milestones)
-    )
-    if list(milestones) != sorted(milestones):
-        raise ValueError(f"multistep_decay: milestones must be non-decreasing, got {milestones}")
-    check_positive("multistep_decay", "gamma", gamma)
-    return _MultistepDecay(
-        init_value=float_arg(init_value), milestones=milestones, gamma=float_arg(gamma)
-    )
-
-
-@schedule_class("piecewise_constant", static=("boundaries",))
-class _PiecewiseConstant(Schedule):
-    boundaries: tuple[int, ...]
-    values: tuple[Any, ...]
-
-    def _value(self, step: jax.Array) -> jax.Array:
-        values = jnp.stack([as_float(value) for value in self.values])
-        return values[count_reached(step, self.boundaries)]
-
-
-def piecewise_constant(boundaries: Sequence[int], values: Sequence[float | jax.Array]) -> Schedule:
-    """``values[i]`` on the steps ``boundaries[i-1] <= t < boundaries[i]``.
-
-    .. math:: \\eta_t = v_i \\quad \\text{for } b_{i-1} \\le t < b_i,
-       \\qquad b_{-1} = 0,\\ b_n = \\infty
-
-    Args:
-      boundaries: the steps bᵢ at which the next value starts: integers >= 1, strictly
-        increasing (a boundary at 0 would leave ``values[0]`` unused; an empty sequence
-        gives a constant).
-      values: the rates vᵢ, finite and >= 0, one more than ``boundaries``. They are
-        absolute values, not factors (``optax.piecewise_constant_schedule`` takes factors).
-
-    Returns:
-      A :class:`Schedule`.
-
-    Example:
-      >>> from lrjax import schedules
-      >>> schedule = schedules.piecewise_constant([100, 200], [0.1, 0.01, 0.001])
-      >>> [round(float(schedule(t)), 6) for t in (0, 99, 100, 200)]
-      [0.1, 0.1, 0.01, 0.001]
-
-    Keras ``PiecewiseConstantDecay`` switches one step later (at ``step > boundary``).
-    """
-    boundaries = tuple(
-        check_integer("piecewise_constant", f"boundaries[{i}]", boundary, 1)
-        for i, boundary in enumerate(boundaries)
-    )
-    if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
-        raise ValueError(
-            f"piecewise_constant: boundaries must be strictly increasing, got {boundaries}"
-        )
-    values = tuple(values)
-    if len(values) != len(boundaries) + 1:
-        raise ValueError(
-            f"piecewise_constant: values must have len(boundaries) + 1 = {len(boundaries) + 1} "
-            f"entries, got {len(values)}"
-        )
-    for i, value in enumerate(values):
-        check_nonnegative("piecewise_constant", f"values[{i}]", value)
-    return _PiecewiseConstant(boundaries=boundaries, values=tuple(float_arg(v) for v in values))
-
-
-# ---------------------------------------------------------------- smooth decays
 
 
 @schedule_class("exponential_decay", static=("transition_steps", "staircase"))
@@ -257,6 +69,7 @@ class _ExponentialDecay(Schedule):
 def exponential_decay(
     init_value: float | jax.Array,
     decay_rate: float | jax.Array,
+    *,
     transition_steps: int = 1,
     staircase: bool = False,
     end_value: float | jax.Array | None = None,
@@ -267,18 +80,20 @@ def exponential_decay(
        \\quad (\\lfloor t / T \\rfloor \\text{ if staircase}),
        \\text{ then clipped at } \\eta_{end}
 
-    ``end_value`` is a floor when ``r < 1`` and a cap when ``r > 1``. Values below
+    ``end_value`` is a floor when ``r <= 1`` and a cap when ``r > 1``. Values below
     float32's smallest normal number (about 1e-38) are 0.
 
     Args:
-      init_value: the rate η₀ at step 0, finite and >= 0.
-      decay_rate: the factor r per ``transition_steps``, finite and > 0. A rate > 1 grows
+      init_value: the rate η₀ at step 0, >= 0.
+      decay_rate: the factor r per ``transition_steps``, > 0. A rate > 1 grows
         without bound and needs ``end_value`` as its cap.
       transition_steps: the number of steps T over which the rate is multiplied by r, an
         integer >= 1.
       staircase: decay in whole steps of T (``r^floor(t/T)``) instead of smoothly.
-      end_value: the floor (r < 1) or cap (r > 1), finite and >= 0, or None. A cap is at
-        most 1e17 times ``init_value``.
+      end_value: the floor (r <= 1, at most ``init_value``) or the cap (r > 1, at least
+        ``init_value`` and at most 1e17 times it), >= 0, or None. A floor above the start
+        (or a cap below it) would hold the rate at ``end_value`` from step 0, so it is
+        refused.
 
     Returns:
       A :class:`Schedule`.
@@ -292,37 +107,50 @@ def exponential_decay(
     Equivalent to torch ``ExponentialLR(optimizer, gamma=decay_rate)`` (with
     ``transition_steps=1``) and to Keras ``ExponentialDecay``.
     """
-    check_nonnegative("exponential_decay", "init_value", init_value)
-    check_positive("exponential_decay", "decay_rate", decay_rate)
-    transition_steps = check_integer("exponential_decay", "transition_steps", transition_steps, 1)
-    staircase = check_flag("exponential_decay", "staircase", staircase)
+    owner = "exponential_decay"
+    init_value = check_rate(owner, "init_value", init_value)
+    decay_rate = check_float(owner, "decay_rate", decay_rate, positive, "> 0")
+    transition_steps = check_integer(owner, "transition_steps", transition_steps, 1)
+    staircase = check_flag(owner, "staircase", staircase)
+    init, rate = known(init_value), known(decay_rate)
     if end_value is None:
-        check(
-            "exponential_decay",
-            "decay_rate",
-            decay_rate,
-            lambda v: v <= 1,
-            "<= 1 without an end_value (a growing rate needs end_value as its cap)",
-        )
-    else:
-        check_nonnegative("exponential_decay", "end_value", end_value)
-        if is_concrete((decay_rate, init_value)) and np.all(np.asarray(decay_rate) > 1):
-            init = np.asarray(init_value, np.float64)
-            check(
-                "exponential_decay",
-                "end_value",
-                end_value,
-                lambda v: (init == 0) | (v <= _MAX_GROWTH * init),
-                f"at most {_MAX_GROWTH:g} * init_value for a growing rate",
+        if rate is not None and rate > 1:
+            raise ValueError(
+                f"{owner}: decay_rate must be <= 1 without an end_value (a growing rate needs "
+                f"end_value as its cap), got {decay_rate!r}"
             )
-        end_value = float_arg(end_value)
+    else:
+        end_value = check_rate(owner, "end_value", end_value)
+        end = known(end_value)
+        if init is not None and rate is not None and end is not None:
+            _check_end_value(end_value, end, init_value, init, rate)
     return _ExponentialDecay(
-        init_value=float_arg(init_value),
-        decay_rate=float_arg(decay_rate),
+        init_value=init_value,
+        decay_rate=decay_rate,
         transition_steps=transition_steps,
         staircase=staircase,
         end_value=end_value,
     )
+
+
+def _check_end_value(given: Any, end: float, init_value: Any, init: float, rate: float) -> None:
+    """``exponential_decay``'s end_value is on the side the rate moves to, and in reach."""
+    owner, got = "exponential_decay", f"got {given!r} with init_value={init_value!r}"
+    if rate <= 1 and end > init:
+        raise ValueError(
+            f"{owner}: end_value must be <= init_value for a decay_rate <= 1 (a floor above "
+            f"the start holds the rate at end_value from step 0), {got}"
+        )
+    if rate > 1 and end < init:
+        raise ValueError(
+            f"{owner}: end_value must be >= init_value for a decay_rate > 1 (a cap below "
+            f"the start holds the rate at end_value from step 0), {got}"
+        )
+    if rate > 1 and init > 0 and end > _MAX_GROWTH * init:
+        raise ValueError(
+            f"{owner}: end_value must be at most {_MAX_GROWTH:g} * init_value for a growing "
+            f"rate, {got}"
+        )
 
 
 @schedule_class("inverse_time_decay", static=("decay_steps", "staircase"))
@@ -340,6 +168,7 @@ class _InverseTimeDecay(Schedule):
 def inverse_time_decay(
     init_value: float | jax.Array,
     decay_rate: float | jax.Array,
+    *,
     decay_steps: int = 1,
     staircase: bool = False,
 ) -> Schedule:
@@ -349,8 +178,8 @@ def inverse_time_decay(
        \\quad (\\lfloor t / T \\rfloor \\text{ if staircase})
 
     Args:
-      init_value: the rate η₀ at step 0, finite and >= 0.
-      decay_rate: r, finite and >= 0 (0 keeps the rate constant).
+      init_value: the rate η₀ at step 0, >= 0.
+      decay_rate: r, >= 0 (0 keeps the rate constant).
       decay_steps: T, an integer >= 1.
       staircase: use whole multiples of T (``floor(t / T)``).
 
@@ -365,15 +194,12 @@ def inverse_time_decay(
 
     Equivalent to Keras ``InverseTimeDecay``; torch has no such scheduler.
     """
-    check_nonnegative("inverse_time_decay", "init_value", init_value)
-    check_nonnegative("inverse_time_decay", "decay_rate", decay_rate)
-    decay_steps = check_integer("inverse_time_decay", "decay_steps", decay_steps, 1)
-    staircase = check_flag("inverse_time_decay", "staircase", staircase)
+    owner = "inverse_time_decay"
     return _InverseTimeDecay(
-        init_value=float_arg(init_value),
-        decay_rate=float_arg(decay_rate),
-        decay_steps=decay_steps,
-        staircase=staircase,
+        init_value=check_rate(owner, "init_value", init_value),
+        decay_rate=check_float(owner, "decay_rate", decay_rate, nonnegative, ">= 0"),
+        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
+        staircase=check_flag(owner, "staircase", staircase),
     )
 
 
@@ -405,6 +231,7 @@ def polynomial_decay(
     init_value: float | jax.Array,
     end_value: float | jax.Array,
     decay_steps: int,
+    *,
     power: float | jax.Array = 1.0,
 ) -> Schedule:
     """Polynomial decay from ``init_value`` to ``end_value`` over ``decay_steps``, then held.
@@ -413,10 +240,10 @@ def polynomial_decay(
        \\left(1 - \\frac{\\min(t, N)}{N}\\right)^p + \\eta_{end}
 
     Args:
-      init_value: the rate η₀ at step 0, finite and >= 0.
-      end_value: the rate from step N on, finite and >= 0 (above η₀ makes it rise).
+      init_value: the rate η₀ at step 0, >= 0.
+      end_value: the rate from step N on, >= 0 (above η₀ makes it rise).
       decay_steps: N, an integer >= 1.
-      power: p, finite and > 0 (1 is a straight line).
+      power: p, > 0 (1 is a straight line).
 
     Returns:
       A :class:`Schedule`.
@@ -430,15 +257,12 @@ def polynomial_decay(
     Equivalent to torch ``PolynomialLR(optimizer, total_iters=decay_steps, power)`` (which
     has ``end_value=0``) and Keras ``PolynomialDecay`` (with ``cycle=False``).
     """
-    check_nonnegative("polynomial_decay", "init_value", init_value)
-    check_nonnegative("polynomial_decay", "end_value", end_value)
-    decay_steps = check_integer("polynomial_decay", "decay_steps", decay_steps, 1)
-    check_positive("polynomial_decay", "power", power)
+    owner = "polynomial_decay"
     return _PolynomialDecay(
-        init_value=float_arg(init_value),
-        end_value=float_arg(end_value),
-        decay_steps=decay_steps,
-        power=float_arg(power),
+        init_value=check_rate(owner, "init_value", init_value),
+        end_value=check_rate(owner, "end_value", end_value),
+        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
+        power=check_float(owner, "power", power, positive, "> 0"),
     )
 
 
@@ -449,11 +273,13 @@ class _Linear(Schedule):
     transition_steps: int
 
     def _value(self, step: jax.Array) -> jax.Array:
-        done, remaining = progress(step, 0, self.transition_steps)
+        steps = self.transition_steps
+        done, remaining = progress(step, 0, steps)
         # Two non-negative terms: init + (end - init) * t / N cancels near a 0 end value.
-        return (
-            as_float(self.init_value) * remaining + as_float(self.end_value) * done
-        ) / self.transition_steps
+        # The weights come first: init * (N - t) would overflow for a rate near float32's top.
+        return as_float(self.init_value) * (remaining / steps) + as_float(self.end_value) * (
+            done / steps
+        )
 
 
 def linear(
@@ -464,8 +290,8 @@ def linear(
     .. math:: \\eta_t = \\eta_0 + (\\eta_{end} - \\eta_0) \\frac{\\min(t, N)}{N}
 
     Args:
-      init_value: the rate η₀ at step 0, finite and >= 0.
-      end_value: the rate from step N on, finite and >= 0.
+      init_value: the rate η₀ at step 0, >= 0.
+      end_value: the rate from step N on, >= 0.
       transition_steps: N, an integer >= 1.
 
     Returns:
@@ -480,11 +306,9 @@ def linear(
     Equivalent to torch ``LinearLR(optimizer, start_factor, end_factor, total_iters)`` with
     ``init_value = lr * start_factor`` and ``end_value = lr * end_factor``.
     """
-    check_nonnegative("linear", "init_value", init_value)
-    check_nonnegative("linear", "end_value", end_value)
-    transition_steps = check_integer("linear", "transition_steps", transition_steps, 1)
+    owner = "linear"
     return _Linear(
-        init_value=float_arg(init_value),
-        end_value=float_arg(end_value),
-        transition_steps=transition_steps,
+        init_value=check_rate(owner, "init_value", init_value),
+        end_value=check_rate(owner, "end_value", end_value),
+        transition_steps=check_integer(owner, "transition_steps", transition_steps, 1),
     )

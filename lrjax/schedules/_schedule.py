@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._base import check
+from lrjax._validation import check_float, is_concrete, nonnegative, show
 
 
 class Schedule:
@@ -25,6 +25,8 @@ class Schedule:
 
     ``step`` counts completed updates (the first update uses ``schedule(0)``). It may be a
     Python int, an integer or float array, or a tracer. Negative steps are treated as 0.
+    A step beyond int32 (``np.int64(2**31)``, a Python int >= 2**31) needs
+    ``jax_enable_x64``; without it such a step is refused (``ValueError``), never wrapped.
     Subclasses are frozen dataclasses made with :func:`schedule_class` and implement
     ``_value(step)`` on a step that is already a non-negative array.
 
@@ -36,13 +38,7 @@ class Schedule:
     name: ClassVar[str]
 
     def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        step = jnp.asarray(step)
-        if not (
-            jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)
-        ):
-            raise TypeError(
-                f"{self.name}: step must be an integer or float array, got {step.dtype}"
-            )
+        step = as_step(self.name, step)
         step = jnp.maximum(step, 0)
         value = jnp.asarray(self._value(step), jnp.float32)
         # A constant, or an argument of another shape, still gives the step's shape.
@@ -108,31 +104,25 @@ def cosine_interpolate(
 # ------------------------------------------------------------------ arguments
 
 
-def check_nonnegative(owner: str, name: str, value: Any) -> None:
-    """A rate or value: finite and >= 0 (a tracer is not checked)."""
-    check(owner, name, value, lambda v: np.isfinite(v) & (v >= 0), "finite and >= 0")
+def check_rate(owner: str, name: str, value: Any) -> Any:
+    """A rate or a value of the schedule: a float hyperparameter >= 0."""
+    return check_float(owner, name, value, nonnegative, ">= 0")
 
 
-def check_positive(owner: str, name: str, value: Any) -> None:
-    """A factor: finite and > 0 (a tracer is not checked)."""
-    check(owner, name, value, lambda v: np.isfinite(v) & (v > 0), "finite and > 0")
+def check_static_float(
+    owner: str, name: str, value: Any, condition: Any, requirement: str, why: str
+) -> float:
+    """A float argument that shapes the schedule's structure (``pct_start``,
+    ``period_mult``): checked like any float, then concrete, as a Python float."""
+    if not is_concrete(value):
+        raise ValueError(f"{owner}: {name} must be a concrete number ({why}), got {show(value)}")
+    return float(check_float(owner, name, value, condition, requirement))
 
 
-def check_flag(owner: str, name: str, value: Any) -> bool:
-    """A concrete boolean (``staircase``, ``three_phase``), as a Python bool."""
-    if isinstance(value, np.bool_):
-        value = bool(value)
-    if not isinstance(value, bool):
-        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
-    return value
-
-
-def float_arg(value: Any) -> Any:
-    """A float argument as given, with a Python int made a float (``constant(1)`` and
-    ``constant(0.5)`` then have the same pytree structure, and the repr reads ``1.0``)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return float(value)
-    return value
+def known(value: Any) -> float | None:
+    """``value`` as a Python float if it is known at construction, None for a tracer:
+    checks that relate two arguments are made only on known values."""
+    return float(value) if is_concrete(value) else None
 
 
 def _is_number(value: Any) -> bool:
@@ -176,6 +166,49 @@ def complement_of_power(base: Any, exponent: jax.Array) -> jax.Array:
 # arithmetic stays exact: integer steps are only compared, floor-divided and subtracted
 # in their own dtype, with Python ints that fit in it, and become float32 only as the
 # small differences that the formulas use. Nothing overflows at the int32 maximum.
+
+
+def as_step(owner: str, step: Any) -> jax.Array:
+    """``step`` as a JAX array, refused where JAX would change its value.
+
+    Without ``jax_enable_x64`` JAX holds integers in int32: it wraps a NumPy int64 beyond
+    2**31 - 1 (``2**31 + 50`` becomes a negative step, so step 0) and raises an
+    ``OverflowError`` naming nothing for such a Python int. A step whose value is known
+    here is checked against the dtype JAX will hold it in; a JAX array already has JAX's
+    dtype, and a tracer is used as given.
+    """
+    if not isinstance(step, jax.Array):
+        _check_fits(owner, step)
+        try:
+            step = jnp.asarray(step)
+        except OverflowError:  # a Python int beyond int64 (under x64), or in a list
+            raise ValueError(f"{owner}: step {step!r} {_beyond(np.int64)}") from None
+    if not (jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)):
+        raise TypeError(f"{owner}: step must be an integer or float array, got {step.dtype}")
+    return step
+
+
+def _check_fits(owner: str, step: Any) -> None:
+    if isinstance(step, int) and not isinstance(step, bool):
+        dtype, extremes = np.dtype(np.int64), [step]
+    else:
+        host = np.asarray(step)
+        if host.dtype.kind not in "iu" or host.size == 0:
+            return
+        dtype, extremes = host.dtype, [int(host.min()), int(host.max())]
+    info = np.iinfo(jax.dtypes.canonicalize_dtype(dtype))
+    for value in extremes:
+        if not int(info.min) <= value <= int(info.max):
+            raise ValueError(f"{owner}: step {value} {_beyond(dtype)}")
+
+
+def _beyond(dtype: Any) -> str:
+    """The end of the message for a step that the integer type JAX uses cannot hold."""
+    held = np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+    if held.itemsize < np.dtype(dtype).itemsize:
+        top = "2**32 - 1" if held.kind == "u" else "2**31 - 1"
+        return f"does not fit {held}; enable jax_enable_x64 for steps beyond {top}"
+    return f"does not fit {held}"
 
 
 def _is_integer(step: jax.Array) -> bool:

@@ -7,13 +7,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lrjax._base import check_choice, check_integer
+from lrjax._validation import check_choice, check_integer
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
-    check_nonnegative,
+    check_rate,
     cosine_interpolate,
-    float_arg,
+    known,
     progress,
     reached,
     schedule_class,
@@ -42,7 +42,7 @@ def inverse_sqrt(peak_value: float | jax.Array, warmup_steps: int) -> Schedule:
     Step 0 gives 0.
 
     Args:
-      peak_value: the rate at step W, finite and >= 0.
+      peak_value: the rate at step W, >= 0.
       warmup_steps: W, an integer >= 1.
 
     Returns:
@@ -61,9 +61,11 @@ def inverse_sqrt(peak_value: float | jax.Array, warmup_steps: int) -> Schedule:
       Vaswani et al., Attention Is All You Need, NeurIPS 2017,
       https://arxiv.org/abs/1706.03762
     """
-    check_nonnegative("inverse_sqrt", "peak_value", peak_value)
-    warmup_steps = check_integer("inverse_sqrt", "warmup_steps", warmup_steps, 1)
-    return _InverseSqrt(peak_value=float_arg(peak_value), warmup_steps=warmup_steps)
+    owner = "inverse_sqrt"
+    return _InverseSqrt(
+        peak_value=check_rate(owner, "peak_value", peak_value),
+        warmup_steps=check_integer(owner, "warmup_steps", warmup_steps, 1),
+    )
 
 
 @schedule_class("wsd", static=("warmup_steps", "stable_steps", "decay_steps", "decay_shape"))
@@ -85,7 +87,7 @@ class _WSD(Schedule):
         if self.decay_shape == "cosine":
             value = cosine_interpolate(peak, end, remaining, decay, done)
         elif self.decay_shape == "linear":
-            value = (peak * remaining + end * done) / decay
+            value = peak * (remaining / decay) + end * (done / decay)
         else:
             # 1 - sqrt(τ) = (1 - τ) / (1 + sqrt(τ)): no cancellation as τ -> 1.
             root = jnp.sqrt(done / decay)
@@ -93,7 +95,8 @@ class _WSD(Schedule):
         value = jnp.where(reached(step, start), value, peak)
         if warmup:
             done, remaining = progress(step, 0, warmup)
-            ramp = (as_float(self.init_value) * remaining + peak * done) / warmup
+            # The weights first: a rate near float32's top times W would overflow.
+            ramp = as_float(self.init_value) * (remaining / warmup) + peak * (done / warmup)
             value = jnp.where(reached(step, warmup), value, ramp)
         return value
 
@@ -103,6 +106,7 @@ def wsd(
     warmup_steps: int,
     stable_steps: int,
     decay_steps: int,
+    *,
     init_value: float | jax.Array = 0.0,
     end_value: float | jax.Array = 0.0,
     decay_shape: str = "1-sqrt",
@@ -123,12 +127,13 @@ def wsd(
     (``"cosine"``) or :math:`1 - \\sqrt{\\tau}` (``"1-sqrt"``).
 
     Args:
-      peak_value: the rate of the stable phase, finite and >= 0.
+      peak_value: the rate of the stable phase, >= 0.
       warmup_steps: W, an integer >= 0 (0: no warm-up).
       stable_steps: S, an integer >= 0.
       decay_steps: D, an integer >= 1.
-      init_value: the rate at step 0 of the warm-up, finite and >= 0.
-      end_value: the rate at the end of the decay and after, finite and >= 0.
+      init_value: the rate at step 0 of the warm-up, >= 0; without a warm-up it has no
+        effect, and a value other than 0 is refused.
+      end_value: the rate at the end of the decay and after, >= 0.
       decay_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
 
     Returns:
@@ -148,19 +153,25 @@ def wsd(
       Hu et al., MiniCPM: Unveiling the Potential of Small Language Models with Scalable
       Training Strategies, 2024, https://arxiv.org/abs/2404.06395
     """
-    check_nonnegative("wsd", "peak_value", peak_value)
-    warmup_steps = check_integer("wsd", "warmup_steps", warmup_steps, 0)
-    stable_steps = check_integer("wsd", "stable_steps", stable_steps, 0)
-    decay_steps = check_integer("wsd", "decay_steps", decay_steps, 1)
-    check_nonnegative("wsd", "init_value", init_value)
-    check_nonnegative("wsd", "end_value", end_value)
-    check_choice("wsd", "decay_shape", decay_shape, ("linear", "cosine", "1-sqrt"))
+    owner = "wsd"
+    peak_value = check_rate(owner, "peak_value", peak_value)
+    warmup_steps = check_integer(owner, "warmup_steps", warmup_steps, 0)
+    stable_steps = check_integer(owner, "stable_steps", stable_steps, 0)
+    decay_steps = check_integer(owner, "decay_steps", decay_steps, 1)
+    init_value = check_rate(owner, "init_value", init_value)
+    end_value = check_rate(owner, "end_value", end_value)
+    decay_shape = check_choice(owner, "decay_shape", decay_shape, ("linear", "cosine", "1-sqrt"))
+    if not warmup_steps and known(init_value) not in (None, 0.0):
+        raise ValueError(
+            f"{owner}: init_value must be 0 with warmup_steps=0 (there is no warm-up to start "
+            f"from it), got {init_value!r}"
+        )
     return _WSD(
-        peak_value=float_arg(peak_value),
+        peak_value=peak_value,
         warmup_steps=warmup_steps,
         stable_steps=stable_steps,
         decay_steps=decay_steps,
-        init_value=float_arg(init_value),
-        end_value=float_arg(end_value),
+        init_value=init_value,
+        end_value=end_value,
         decay_shape=decay_shape,
     )
