@@ -24,6 +24,7 @@ from lrjax._base import add_decayed_weights as add_decayed_weights
 from lrjax._base import scale_by_learning_rate as scale_by_learning_rate
 from lrjax._finder import FinderResult as FinderResult
 from lrjax._finder import find_learning_rate as find_learning_rate
+from lrjax._groups import layerwise_decay as layerwise_decay
 from lrjax._hypergradient import HypergradientState as HypergradientState
 from lrjax._hypergradient import adam_hd as adam_hd
 from lrjax._hypergradient import hypergradient as hypergradient

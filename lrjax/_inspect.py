@@ -165,15 +165,16 @@ def current_learning_rate(opt_state: Any) -> jax.Array:
 
 def _current_learning_rate(owner: str, opt_state: Any) -> Any:
     outside = _factors(opt_state)
+    groups = _groups(opt_state)
     rates = {
         label: _product(owner, [*factors, *outside])
-        for label, inner in _groups(opt_state).items()
+        for label, inner in groups.items()
         if (factors := _factors(inner))
     }
-    if len(rates) == 1:
-        return next(iter(rates.values()))
-    if rates:
+    if len(groups) > 1 and rates:  # a dict, also when some groups hold no lrjax rate
         return rates
+    if rates:
+        return next(iter(rates.values()))
     factors = outside
     if not factors:
         raise ValueError(
@@ -249,6 +250,26 @@ def _is_masked(node: Any) -> bool:
     return isinstance(node, optax.MaskedNode)
 
 
+_MISSING = object()  # a position no group's tree holds
+
+
+def _overlay(trees: list[Any]) -> Any:
+    """The trees of the groups, laid over each other: at each position, the one that is
+    not masked there. ``optax.partition`` masks a whole subtree with one ``MaskedNode``
+    where its labels are a prefix of the parameters, so the trees' structures differ."""
+    present = [tree for tree in trees if not _is_masked(tree)]
+    if not present:
+        return _MISSING
+    if len(present) == 1:
+        return jax.tree.map(
+            lambda x: _MISSING if _is_masked(x) else x, present[0], is_leaf=_is_masked
+        )
+    # Several groups share this subtree: descend one level in each.
+    levels = [jax.tree_util.tree_flatten(t, is_leaf=lambda x, t=t: x is not t) for t in present]
+    merged = [_overlay(list(children)) for children in zip(*(c for c, _ in levels), strict=True)]
+    return jax.tree_util.tree_unflatten(levels[0][1], merged)
+
+
 def _merge_groups(owner: str, trees: list[Any], params: Any, unknown: list[Any]) -> Any:
     """One tree of rates from the groups' trees (each masked outside its group). A group
     that keeps no per-parameter arrays (plain SGD) gives a scalar: its rate fills the
@@ -260,27 +281,24 @@ def _merge_groups(owner: str, trees: list[Any], params: Any, unknown: list[Any])
             f"{owner}: {len(scalars)} parameter group(s) keep no per-parameter arrays (plain "
             "SGD); pass params= (and at most one such group) to place their rates"
         )
-    if shaped:
-        leaves = [jax.tree.leaves(tree, is_leaf=_is_masked) for tree in shaped]
-        structure = jax.tree.structure(shaped[0], is_leaf=_is_masked)
-    else:
-        structure = jax.tree.structure(params)
-        leaves = []
-    size = structure.num_leaves
-    merged = []
-    for i in range(size):
-        found = [group[i] for group in leaves if not _is_masked(group[i])]
-        if not found:
-            if not scalars or unknown:
-                raise ValueError(
-                    f"{owner}: the parameter groups {unknown} hold no lrjax learning rate "
-                    "(optax.set_to_zero or an optax optimizer), so their parameters' rates "
-                    "are unknown"
-                )
-            shape = jnp.shape(jax.tree.leaves(params)[i])
-            found = [jnp.full(shape, scalars[0], jnp.result_type(scalars[0]))]
-        merged.append(found[0])
-    return jax.tree.unflatten(structure, merged)
+    merged = _overlay(shaped)
+
+    def fill(rates: Any, like: Any) -> Any:
+        if rates is not _MISSING:
+            return rates
+        if not scalars or unknown:
+            raise ValueError(
+                f"{owner}: the parameter groups {unknown} hold no lrjax learning rate "
+                "(optax.set_to_zero or an optax optimizer), so their parameters' rates "
+                "are unknown"
+            )
+        rate = scalars[0]
+        return jax.tree.map(lambda p: jnp.full(jnp.shape(p), rate, jnp.result_type(rate)), like)
+
+    is_missing = lambda x: x is _MISSING
+    if params is None:  # then no group is plain SGD: a missing position is an error
+        return jax.tree.map(lambda rates: fill(rates, None), merged, is_leaf=is_missing)
+    return jax.tree.map(fill, merged, params, is_leaf=is_missing)
 
 
 def set_hyperparams(opt_state: Any, **values: Any) -> Any:
