@@ -1,20 +1,21 @@
-"""Train one copy of the model per learning rate, all in one compiled program."""
+"""Train one copy of the model per configuration of hyperparameters (and per seed), all in
+one compiled program."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from lrjax import _loop
+from lrjax import _sweep_run as program
 from lrjax import _validation as v
 from lrjax._sgd import sgd
+from lrjax._sweep_result import SweepResult, result
 
 OWNER = "sweep"
 # With a progress bar the steps run in this many chunks of one compiled program.
@@ -22,77 +23,77 @@ PROGRESS_CHUNKS = 20
 # Rates below float32's smallest normal number are flushed to 0 on most hardware.
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
-
-@dataclasses.dataclass(frozen=True)
-class SweepResult:
-    """The losses of one training run per learning rate.
-
-    Attributes:
-      learning_rates: ``[K]`` float64: the rates as given, in the order given (the runs
-        use them rounded to float32).
-      losses: ``[K, T]``: the loss of each step's batch, before that step's update.
-      final_losses: ``[K]``: the mean loss of the last tenth of the steps (at least
-        one); ``inf`` for a run that diverged.
-      diverged: ``[K]``: whether the run's loss became NaN or infinite; its losses
-        from then on are reported as NaN.
-      best_learning_rate: the rate as given (an element of ``learning_rates``) with the
-        lowest final loss among the runs that did not diverge, or None if all diverged.
-    """
-
-    learning_rates: np.ndarray
-    losses: np.ndarray
-    final_losses: np.ndarray
-    diverged: np.ndarray
-    best_learning_rate: float | None
-
-    def plot(self, *, ax: Any = None, kind: str = "curves") -> Any:
-        """The loss curves (``kind="curves"``) or the final loss against the rate
-        (``kind="final"``) on ``ax`` (default: a new figure); returns the axes.
-        Needs matplotlib."""
-        from lrjax import plotting
-
-        return plotting._draw_sweep("SweepResult.plot", self, ax, kind)
+__all__ = ["SweepResult", "sweep"]
 
 
 def sweep(
     loss_fn: Callable[[optax.Params, Any], jax.Array],
-    params: optax.Params,
-    batches: Any,
-    optimizer: _loop.OptimizerFactory = sgd,
+    params: optax.Params | None = None,
+    batches: Any = None,
+    optimizer: Callable[..., optax.GradientTransformation] = sgd,
     *,
-    learning_rates: Sequence[float] | np.ndarray | jax.Array,
+    learning_rates: Sequence[float] | np.ndarray | jax.Array | None = None,
+    hyperparams: Mapping[str, Sequence[float] | np.ndarray | jax.Array] | None = None,
+    init_fn: Callable[[jax.Array], optax.Params] | None = None,
+    seeds: Sequence[int] | np.ndarray | None = None,
+    eval_fn: Callable[[optax.Params], jax.Array] | None = None,
+    eval_every: int | None = None,
     num_steps: int | None = None,
+    batch_size: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
     progress: bool = False,
 ) -> SweepResult:
-    """Trains K copies of the model from ``params``, one per learning rate, together.
+    """Trains one copy of the model per configuration (and seed), all together.
 
-    All K runs are one compiled program: ``jax.vmap`` over the rate of a ``lax.scan``
-    over the steps, so the K optimizers are built from a traced float32 rate (any float
-    hyperparameter, any schedule: ``lambda lr: lrjax.adam(warmup(cosine_decay(lr, T),
-    100))``). Every run sees the same batches. A run whose loss becomes NaN or
-    infinite is reported as diverged; under ``vmap`` the runs share no arithmetic, so
-    it never affects the others, and it is left out of ``best_learning_rate``. Calling
-    it again with the same ``loss_fn``, ``optimizer``, shapes and number of rates
-    reuses the compiled program, whatever the rates. ``params`` is not modified.
+    The configurations are ``learning_rates`` (``optimizer(rate)`` for each) or the grid
+    (cartesian product) of ``hyperparams`` (``optimizer(**configuration)``, the last
+    name varying fastest); with ``seeds``, every configuration is trained from
+    ``init_fn(jax.random.key(seed))`` for each seed (seeds varying fastest of all). A
+    run is one configuration from one seed. All runs are one compiled program: the
+    optimizers are built from traced float32 values (any float hyperparameter, any
+    schedule: ``lambda lr: lrjax.adam(warmup(cosine_decay(lr, T), 100))``) and every run
+    sees the same batches. A run whose loss becomes NaN or infinite is reported as
+    diverged; the runs share no arithmetic, so it never affects the others.
+
+    The best configuration has the lowest mean over seeds of the final ``eval_fn``
+    value when ``eval_fn`` is given, else of the final training loss; a configuration
+    with a diverged run (or a non-finite evaluation) is never the best. Calling it again
+    with the same functions, shapes, dtypes and number of runs compiles nothing,
+    whatever the values. ``params`` is not modified.
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a real floating-point scalar).
       params: the starting parameters (a pytree of floating-point arrays), shared by
-        every run.
+        every run; give either ``params`` or ``init_fn`` and ``seeds``.
       batches: a stacked pytree whose leaves share a leading step axis, or an iterable
         of batches of one structure and shape (stacked here, ``num_steps`` of them).
-      optimizer: maps a rate (a traced scalar) to a transformation: the factory, such as
-        ``lrjax.adam``, not a transformation already built.
-      learning_rates: the K rates: a non-empty list, tuple or 1-D array of real numbers,
-        each > 0 (at least float32's smallest normal number 1.2e-38) and finite in
-        float32.
+      optimizer: the factory, such as ``lrjax.adam``: it maps a rate (a traced scalar)
+        to a transformation, or takes the ``hyperparams`` as keyword arguments.
+      learning_rates: the rates (one axis): a non-empty list, tuple or 1-D array of real
+        numbers, each > 0 (at least float32's smallest normal number) and finite in
+        float32. Give exactly one of ``learning_rates`` and ``hyperparams``.
+      hyperparams: ``{name: values}``, a non-empty mapping of keyword arguments of
+        ``optimizer`` to non-empty lists of real numbers finite in float32
+        (``"learning_rate"`` ones as ``learning_rates``).
+      init_fn: ``init_fn(key) -> params``, the starting parameters of a seed.
+      seeds: the seeds (distinct non-negative integers), with ``init_fn``.
+      eval_fn: ``eval_fn(params) -> scalar`` (e.g. the loss on held-out data), evaluated
+        after the last step and every ``eval_every`` steps.
+      eval_every: steps between evaluations (an integer >= 1; needs ``eval_fn``);
+        default: only after the last step.
       num_steps: steps per run (an integer >= 1); default: all the stacked batches
         (required for an iterable).
+      batch_size: how many runs are vectorised at once (an integer >= 1, as in
+        ``jax.lax.map``); the others follow in the same program. Default: all of a
+        device's runs on accelerators, one at a time on CPU (measured fastest there).
+      mesh: a ``jax.sharding.Mesh``: the runs are split evenly across its devices (all
+        its axes), also across the processes of a ``jax.distributed`` job; every
+        process gets all the results.
       progress: show a progress bar (the steps then run in 20 chunks of one compiled
         program; needs tqdm).
 
     Returns:
-      A :class:`SweepResult`.
+      A :class:`SweepResult`, one row per run.
 
     Raises:
       ValueError: for an invalid argument, naming it; nothing is clamped or replaced.
@@ -104,13 +105,31 @@ def sweep(
       >>> result = lrjax.sweep(loss, jnp.zeros(()), batches, learning_rates=[0.01, 0.1, 0.3, 3.0])
       >>> result.best_learning_rate, result.diverged.tolist()
       (0.3, [False, False, False, True])
+      >>> grid = lrjax.sweep(
+      ...     loss, jnp.zeros(()), batches, lrjax.sgd,
+      ...     hyperparams={"learning_rate": [0.1, 0.3], "momentum": [0.0, 0.5]},
+      ... )
+      >>> grid.configs[1], grid.losses.shape
+      ({'learning_rate': 0.1, 'momentum': 0.5}, (4, 50))
     """
     _loop.check_functions(OWNER, loss_fn, optimizer)
-    _loop.check_params(OWNER, params)
-    given = _rates(learning_rates)
+    names, grid, positional = _grid(learning_rates, hyperparams)
+    start, seeds = _starts(params, init_fn, seeds)
+    if eval_fn is not None:
+        v.check_callable(OWNER, "eval_fn", eval_fn, "a function eval_fn(params) -> scalar")
+    if eval_every is not None:
+        eval_every = v.check_integer(OWNER, "eval_every", eval_every, 1)
+        if eval_fn is None:
+            raise ValueError(f"{OWNER}: eval_every={eval_every} needs eval_fn, got eval_fn=None")
     if num_steps is not None:
         num_steps = v.check_integer(OWNER, "num_steps", num_steps, 1)
+    if batch_size is not None:
+        batch_size = v.check_integer(OWNER, "batch_size", batch_size, 1)
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise ValueError(f"{OWNER}: mesh must be a jax.sharding.Mesh, got {_loop.describe(mesh)}")
     progress = v.check_flag(OWNER, "progress", progress)
+    if batches is None:
+        raise ValueError(f"{OWNER}: batches is required (a stacked pytree or an iterable)")
     if _loop.is_stacked(batches):
         batches, num_steps = _loop.take(OWNER, batches, num_steps)
     else:
@@ -119,87 +138,155 @@ def sweep(
             raise ValueError(f"{OWNER}: num_steps is required when batches is an iterable")
         batches = _loop.stack(OWNER, list(_loop.iterate(OWNER, iterator, num_steps)))
 
-    functions = {"loss_fn": _loop.Static(loss_fn), "optimizer": _loop.Static(optimizer)}
-    rates = jnp.asarray(given, jnp.float32)  # rounded once, for computing only
-    k = len(given)
-    carry = (
-        jax.tree.map(lambda p: jnp.broadcast_to(p, (k, *jnp.shape(p))), params),
-        _start(rates, params, optimizer=functions["optimizer"]),
-        jnp.ones(k, bool),
+    # One row per run: configurations in grid order, seeds fastest.
+    rows = [(config, seed) for config in grid for seed in (seeds if seeds else [None])]
+    count = len(rows)
+    devices = 1 if mesh is None else mesh.devices.size
+    padded = rows + rows[:1] * (-count % devices)  # an even split; the copies are dropped
+    values = {
+        name: np.asarray([config[i] for config, _ in padded], np.float32)
+        for i, name in enumerate(names)
+    }
+    seed_ids = np.asarray([0 if seed is None else seed for _, seed in padded], np.uint32)
+    if batch_size is None:
+        batch_size = program.auto_batch_size(len(padded), mesh)
+    every = eval_every or num_steps
+    static = dict(
+        loss_fn=_loop.Static(loss_fn),
+        optimizer=_loop.Static(optimizer),
+        eval_fn=None if eval_fn is None else _loop.Static(eval_fn),
+        eval_every=every,
+        positional=positional,
     )
-    bar = _loop.progress_bar(OWNER, num_steps, progress, f"sweep of {k} rate" + "s" * (k != 1))
-    losses = []
+    inputs = (values, start, seed_ids)
+    if mesh is not None:
+        inputs, batches = program.to_mesh((inputs, batches), mesh)
+    runs = (
+        inputs[0],
+        *program.start(
+            *inputs,
+            optimizer=static["optimizer"],
+            init_fn=None if init_fn is None else _loop.Static(init_fn),
+            positional=positional,
+            mesh=mesh,
+        ),
+    )
+    chunks = _chunks(num_steps, PROGRESS_CHUNKS if progress else 1, every if eval_fn else 1)
+    what = f"sweep of {count} run" + "s" * (count != 1)
+    bar = _loop.progress_bar(OWNER, num_steps, progress, what)
+    losses, evals = [], []
     try:
-        for begin, end in _chunks(num_steps, PROGRESS_CHUNKS if progress else 1):
+        for begin, end in chunks:
             chunk = jax.tree.map(lambda b, begin=begin, end=end: b[begin:end], batches)
-            steps = jnp.arange(begin, end)
-            carry, chunk_losses = _run(rates, *carry, steps, chunk, **functions)
-            losses.append(np.asarray(chunk_losses, np.float64))
+            steps = np.arange(begin, end, dtype=np.int32)
+            if mesh is not None:
+                steps = program.to_mesh(steps, mesh)
+            (params_, state, alive), chunk_losses, chunk_evals = program.run(
+                runs,
+                steps,
+                chunk,
+                final=end == num_steps,
+                batch_size=batch_size,
+                mesh=mesh,
+                **static,
+            )
+            runs = (runs[0], params_, state, alive)
+            losses.append(np.asarray(chunk_losses, np.float64)[:count])
+            evals.append(np.asarray(chunk_evals, np.float64)[:count])
             bar.update(end - begin)
     finally:
         bar.close()
-    return _result(given, np.concatenate(losses, axis=1), ~np.asarray(carry[2]))
+    eval_steps = None
+    if eval_fn is not None:
+        eval_steps = np.asarray(
+            [*range(every, num_steps + 1, every), *([num_steps] * bool(num_steps % every))]
+        )
+    return result(
+        names=names,
+        rows=rows,
+        losses=np.concatenate(losses, axis=1),
+        diverged=~np.asarray(runs[3], bool)[:count],
+        eval_steps=eval_steps,
+        eval_losses=None if eval_fn is None else np.concatenate(evals, axis=1),
+        num_seeds=len(seeds) if seeds else 0,
+    )
 
 
-def _rates(learning_rates: Any) -> np.ndarray:
-    """The rates as given (float64), each checked by the rules of float hyperparameters."""
-    checked = v.check_floats(OWNER, "learning_rates", learning_rates, v.positive, "> 0")
-    if not all(v.is_concrete(rate) for rate in checked):
+def _grid(learning_rates: Any, hyperparams: Any) -> tuple[list[str], list[tuple], bool]:
+    """The names, the configurations (as given, float64) and whether the optimizer takes
+    the rate positionally (the ``learning_rates`` shorthand)."""
+    if (learning_rates is None) == (hyperparams is None):
+        given = "both" if hyperparams is not None else "neither"
         raise ValueError(
-            f"{OWNER}: learning_rates must be concrete ({OWNER} runs eagerly), got "
-            f"{v.show(learning_rates)}"
+            f"{OWNER}: give exactly one of learning_rates and hyperparams, got {given}"
+        )
+    if learning_rates is not None:
+        rates = _values("learning_rates", learning_rates, rate=True)
+        return ["learning_rate"], [(rate,) for rate in rates], True
+    if not isinstance(hyperparams, Mapping) or not hyperparams:
+        raise ValueError(
+            f"{OWNER}: hyperparams must be a non-empty mapping {{name: values}}, got "
+            f"{_loop.describe(hyperparams)}"
+        )
+    axes = {}
+    for name, values in hyperparams.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(
+                f"{OWNER}: hyperparams' names must be keyword arguments of optimizer, got {name!r}"
+            )
+        axes[name] = _values(f"hyperparams[{name!r}]", values, rate=name == "learning_rate")
+    return list(axes), list(itertools.product(*axes.values())), False
+
+
+def _values(name: str, values: Any, *, rate: bool) -> list[float]:
+    """One axis as given (float64), each value checked by the rules of float hyperparameters."""
+    condition, requirement = (v.positive, "> 0") if rate else (None, "")
+    checked = v.check_floats(OWNER, name, values, condition, requirement)
+    if not all(v.is_concrete(value) for value in checked):
+        raise ValueError(
+            f"{OWNER}: {name} must be concrete ({OWNER} runs eagerly), got {v.show(values)}"
         )
     if not checked:
-        raise ValueError(f"{OWNER}: learning_rates must hold at least one rate, got an empty one")
-    given = np.asarray([float(rate) for rate in checked], np.float64)
-    for i, rate in enumerate(given):
-        if rate < FLOAT32_TINY:
+        what = "rate" if rate else "value"
+        raise ValueError(f"{OWNER}: {name} must hold at least one {what}, got an empty one")
+    given = [float(value) for value in checked]
+    for i, value in enumerate(given):
+        if rate and value < FLOAT32_TINY:
             raise ValueError(
-                f"{OWNER}: learning_rates[{i}] must be at least {FLOAT32_TINY:.8g} (float32's "
+                f"{OWNER}: {name}[{i}] must be at least {FLOAT32_TINY:.8g} (float32's "
                 "smallest normal number; smaller rates are 0 on most hardware), got "
-                f"{v.show(list(learning_rates)[i])}"
+                f"{v.show(list(values)[i])}"
             )
     return given
 
 
-@functools.partial(jax.jit, static_argnames=("optimizer",))
-def _start(rates, params, *, optimizer):
-    return jax.vmap(lambda rate: _loop.build(OWNER, optimizer.value, rate).init(params))(rates)
+def _starts(params: Any, init_fn: Any, seeds: Any) -> tuple[Any, list[int]]:
+    """The shared parameters (or None) and the seeds (empty without ``init_fn``)."""
+    if init_fn is None:
+        if seeds is not None:
+            raise ValueError(f"{OWNER}: seeds needs init_fn(key) -> params, got init_fn=None")
+        if params is None:
+            raise ValueError(f"{OWNER}: params is required (or init_fn and seeds)")
+        _loop.check_params(OWNER, params)
+        return params, []
+    v.check_callable(OWNER, "init_fn", init_fn, "a function init_fn(key) -> params")
+    if params is not None:
+        raise ValueError(
+            f"{OWNER}: give params or init_fn, not both (init_fn builds each seed's params)"
+        )
+    if seeds is None:
+        raise ValueError(f"{OWNER}: init_fn needs seeds (a list of integers), got seeds=None")
+    checked = list(v.check_integers(OWNER, "seeds", seeds, 0, 2**32 - 1))
+    if not checked:
+        raise ValueError(f"{OWNER}: seeds must hold at least one seed, got an empty one")
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"{OWNER}: seeds must be distinct, got {v.show(seeds)}")
+    return None, checked
 
 
-@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer"))
-def _run(rates, params, state, alive, steps, batches, *, loss_fn, optimizer):
-    def train(rate, params, state, alive):
-        tx = _loop.build(OWNER, optimizer.value, rate)
-        step = _loop.train_step(OWNER, loss_fn.value, tx)
-
-        def body(carry, inputs):
-            params, state, alive = carry
-            params, state, loss = step(params, state, inputs[1])
-            # The runs share no arithmetic under vmap: a diverged one only reports NaN.
-            alive = alive & jnp.isfinite(loss)
-            return (params, state, alive), jnp.where(alive, loss, jnp.nan)
-
-        # The step numbers give the scan its length even when a batch has no arrays.
-        return jax.lax.scan(body, (params, state, alive), (steps, batches))
-
-    return jax.vmap(train)(rates, params, state, alive)
-
-
-def _chunks(num_steps: int, count: int) -> list[tuple[int, int]]:
-    """Equal chunks (the last one may be shorter: it compiles once more)."""
+def _chunks(num_steps: int, count: int, align: int) -> list[tuple[int, int]]:
+    """About ``count`` chunks, each starting on a multiple of ``align`` (an evaluation
+    falls on a chunk's boundary); the last one may be shorter (it compiles once more)."""
     size = -(-num_steps // min(count, num_steps))
+    size = -(-size // align) * align
     return [(b, min(b + size, num_steps)) for b in range(0, num_steps, size)]
-
-
-def _result(rates: np.ndarray, losses: np.ndarray, diverged: np.ndarray) -> SweepResult:
-    tail = max(1, losses.shape[1] // 10)
-    final = np.where(diverged, np.inf, np.mean(losses[:, -tail:], axis=1))
-    best = None if np.all(diverged) else float(rates[int(np.argmin(final))])
-    return SweepResult(
-        learning_rates=rates,
-        losses=losses,
-        final_losses=final,
-        diverged=diverged,
-        best_learning_rate=best,
-    )

@@ -221,35 +221,68 @@ def _draw_sweep(owner: str, result: Any, ax: Any, kind: Any) -> Any:
         )
     kind = v.check_choice(owner, "kind", kind, ("curves", "final"))
     ax = _axes(owner, ax)
-    rates = result.learning_rates
+    grid, per = result.grid, len(result.configs) // max(len(result.grid), 1)
+    names = list(grid[0]) if grid else []
+    # The x axis of kind="final": the learning rate, else the first hyperparameter.
+    x_name = "learning_rate" if "learning_rate" in names else names[0]
+    others = [name for name in names if name != x_name]
+    diverged = np.asarray(np.any(result.diverged.reshape(-1, per), axis=1))
     if kind == "curves":
-        colors = _pyplot().cm.viridis(np.linspace(0, 1, len(rates)))
-        for rate, losses, color, diverged in zip(
-            rates, result.losses, colors, result.diverged, strict=True
-        ):
-            label = f"{rate:.2g}" + (" (diverged)" if diverged else "")
-            width = 2.5 if rate == result.best_learning_rate else 1
-            ax.plot(losses, color=color, lw=width, label=label)
+        colors = _pyplot().cm.viridis(np.linspace(0, 1, len(grid)))
+        for i, (config, color) in enumerate(zip(grid, colors, strict=True)):
+            label = ", ".join(
+                f"{value:.2g}" if len(names) == 1 else f"{name}={value:.2g}"
+                for name, value in config.items()
+            ) + (" (diverged)" if diverged[i] else "")
+            width = 2.5 if config == result.best else 1
+            mean, spread = result.mean_losses[i], result.spread_losses[i]
+            ax.plot(mean, color=color, lw=width, label=label)
+            if per > 1:  # the spread over seeds
+                steps = np.arange(len(mean))
+                ax.fill_between(steps, mean - spread, mean + spread, color=color, alpha=0.2, lw=0)
         ax.set_xlabel("step")
-        ax.set_ylabel("loss")
+        ax.set_ylabel("loss" + (f" (mean over {per} seeds)" if per > 1 else ""))
         if _positive(result.losses):
             ax.set_yscale("log")
-        ax.legend(title="learning rate", fontsize="x-small", ncol=2)
+        ax.legend(title=None if len(names) > 1 else "learning rate", fontsize="x-small", ncol=2)
     else:
-        ok = ~result.diverged
-        ax.plot(rates[ok], result.final_losses[ok], "o-", color="C0", label="final loss")
+        xs = np.asarray([config[x_name] for config in grid])
+        scores, spread = result.mean_scores, result.spread_scores
+        ok = np.isfinite(scores)
+        groups: dict[tuple, list[int]] = {}
+        for i, config in enumerate(grid):
+            groups.setdefault(tuple(config[name] for name in others), []).append(i)
+        what = "final eval" if result.eval_losses is not None else "final loss"
+        for n, (key, members) in enumerate(groups.items()):
+            kept = [i for i in members if ok[i]]
+            label = ", ".join(f"{name}={value:g}" for name, value in zip(others, key, strict=True))
+            ax.errorbar(
+                xs[kept],
+                scores[kept],
+                yerr=spread[kept] if per > 1 else None,
+                fmt="o-",
+                color=f"C{n % 10}" if others else "C0",
+                label=label or what,
+                capsize=2,
+            )
         if np.any(~ok):
-            top = np.max(result.final_losses[ok]) if np.any(ok) else 1.0
-            ax.plot(rates[~ok], np.full(np.sum(~ok), top), "x", color="C3", label="diverged")
-        if result.best_learning_rate is not None:
-            ax.axvline(result.best_learning_rate, color="C2", ls="--", label="best")
-        ax.set_xscale("log")
-        if _positive(result.final_losses[ok]):
+            top = np.max(scores[ok]) if np.any(ok) else 1.0
+            ax.plot(xs[~ok], np.full(np.sum(~ok), top), "x", color="C3", label="diverged")
+        if result.best is not None:
+            ax.axvline(result.best[x_name], color="C2", ls="--", label="best")
+        if np.all(xs > 0):
+            ax.set_xscale("log")
+        if _positive(scores[ok]):
             ax.set_yscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("final loss")
+        ax.set_xlabel(x_name.replace("_", " "))
+        ax.set_ylabel(what + (f" (mean ± std over {per} seeds)" if per > 1 else ""))
         ax.legend(fontsize="small")
-    ax.set_title(f"sweep of {len(rates)} learning rates")
+    runs = len(result.configs)
+    ax.set_title(
+        f"sweep of {len(grid)} learning rates"
+        if names == ["learning_rate"] and per == 1
+        else f"sweep of {len(grid)} configurations, {runs} runs"
+    )
     return ax
 
 

@@ -248,7 +248,43 @@ SWEEP_REFUSED = [
     *cases("num_steps", {k: x for k, x in NOT_AN_INTEGER.items() if x is not None}),
     *cases("num_steps", {"more than the batches": 11}),
     *cases("progress", NOT_A_FLAG),
+    *cases("batch_size", {k: x for k, x in NOT_AN_INTEGER.items() if x is not None}),
+    *cases("eval_every", {k: x for k, x in NOT_AN_INTEGER.items() if x is not None}),
+    *cases("eval_every", {"without eval_fn": 5}),
+    *cases("eval_fn", {k: x for k, x in NOT_A_FUNCTION.items() if x is not None}),
+    *cases("init_fn", {k: x for k, x in NOT_A_FUNCTION.items() if x is not None}),
+    *cases("seeds", {"without init_fn": [0]}),
+    *cases("mesh", {"str": "cpu", "devices": jax.devices(), "int": 8}),
 ]
+# The grid and the seeds, on a sweep given as hyperparams and init_fn.
+GRID = {k: x for k, x in SWEEP.items() if k not in ("learning_rates", "params")}
+GRID.update(hyperparams={"learning_rate": [0.1]}, init_fn=lambda key: PARAMS, seeds=[0])
+GRID_REFUSED = [
+    *cases("hyperparams", {**NOT_RATES, "dict of scalars": {"learning_rate": 0.1}}),
+    *cases(
+        "hyperparams", {"empty dict": {}, "int key": {1: [0.1]}, "key with space": {"a b": [1.0]}}
+    ),
+    *[
+        pytest.param("hyperparams", {"learning_rate": [0.1, value]}, id=f"hyperparams=[0.1, {key}]")
+        for key, value in BAD_RATE.items()
+    ],
+    *[
+        pytest.param(
+            "hyperparams", {"learning_rate": [0.1], "momentum": [value]}, id=f"momentum={key}"
+        )
+        for key, value in NOT_A_NUMBER.items()
+    ],
+    *cases("hyperparams", {"not an argument": {"learning_rate": [0.1], "betas": [0.9]}}),
+    *cases("seeds", {**NOT_RATES, "duplicates": [1, 1], "negative": [-1], "2**40": [2**40]}),
+    *cases("seeds", {"float": [1.0], "bool": [True]}),
+    *cases("params", {"with init_fn": PARAMS}),
+]
+
+
+@pytest.mark.parametrize(("argument", "value"), GRID_REFUSED)
+def test_sweep_refuses_in_a_grid(argument, value):
+    kwargs = dict(GRID, **{argument: value})
+    assert_refused(lambda: lrjax.sweep(**kwargs), "sweep", argument)
 
 
 @pytest.mark.parametrize(("argument", "value"), SWEEP_REFUSED)
@@ -278,6 +314,8 @@ SWEEP_ACCEPTED = [
     ("progress", np.bool_(False), False),
     ("params", np.zeros((), np.float32), PARAMS),
     ("batches", list(BATCHES), BATCHES),
+    ("batch_size", np.int64(1), None),
+    ("batch_size", 2, None),
 ]
 
 

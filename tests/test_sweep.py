@@ -217,4 +217,4 @@ def test_progress_draws_a_bar(capsys):
     lrjax.sweep(
         quadratic_loss, QUADRATIC_START, quadratic_batches(40), learning_rates=[0.1], progress=True
     )
-    assert "sweep of 1 rate" in capsys.readouterr().err
+    assert "sweep of 1 run" in capsys.readouterr().err

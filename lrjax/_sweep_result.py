@@ -1,0 +1,119 @@
+"""What a sweep returns: one row per run, and the choice of the best configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """The runs of a sweep: one row per run (a configuration from one seed).
+
+    Attributes:
+      configs: ``[runs]`` dicts: each run's hyperparameters as given (Python floats, not
+        float32-rounded) and, with seeds, its ``"seed"``.
+      learning_rates: ``[runs]`` float64: each run's learning rate as given, or None when
+        ``hyperparams`` has no ``"learning_rate"``.
+      hyperparams: ``{name: [runs] float64}``: the same as ``configs``, by column.
+      seeds: ``[runs]`` int64 seeds, or None without ``init_fn``.
+      losses: ``[runs, T]``: the loss of each step's batch, before that step's update.
+      final_losses: ``[runs]``: the mean loss of the last tenth of the steps (at least
+        one); ``inf`` for a run that diverged.
+      diverged: ``[runs]``: whether the run's loss became NaN or infinite; its losses
+        from then on are reported as NaN.
+      eval_steps: ``[E]``: after how many steps ``eval_fn`` was evaluated (None without
+        ``eval_fn``).
+      eval_losses: ``[runs, E]``: the ``eval_fn`` values (NaN once a run diverged), or
+        None.
+      scores: ``[runs]``: what the choice compares: the last ``eval_fn`` value, else the
+        final loss; ``inf`` for a diverged run or a non-finite value.
+      grid: ``[configs]`` dicts: the configurations (without seeds), in grid order.
+      mean_scores: ``[configs]``: the mean of ``scores`` over the seeds (``inf`` if one
+        is); ``spread_scores``: their standard deviation (0 with one seed).
+      mean_losses: ``[configs, T]``: the mean loss curve over seeds; ``spread_losses``
+        its standard deviation.
+      best: the configuration with the lowest mean score, as given (a dict from ``grid``),
+        or None if every configuration has a diverged run.
+      best_learning_rate: ``best["learning_rate"]``, or None.
+    """
+
+    configs: list[dict[str, float]]
+    learning_rates: np.ndarray | None
+    hyperparams: dict[str, np.ndarray]
+    seeds: np.ndarray | None
+    losses: np.ndarray
+    final_losses: np.ndarray
+    diverged: np.ndarray
+    eval_steps: np.ndarray | None
+    eval_losses: np.ndarray | None
+    scores: np.ndarray
+    grid: list[dict[str, float]]
+    mean_scores: np.ndarray
+    spread_scores: np.ndarray
+    mean_losses: np.ndarray
+    spread_losses: np.ndarray
+    best: dict[str, float] | None
+    best_learning_rate: float | None
+
+    def plot(self, *, ax: Any = None, kind: str = "curves") -> Any:
+        """The loss curves (``kind="curves"``: the mean over seeds per configuration, a
+        band for the spread) or the score against the learning rate (``kind="final"``:
+        one line per value of the other hyperparameters, error bars for the spread over
+        seeds) on ``ax`` (default: a new figure); returns the axes. Needs matplotlib."""
+        from lrjax import plotting
+
+        return plotting._draw_sweep("SweepResult.plot", self, ax, kind)
+
+
+def result(
+    *,
+    names: list[str],
+    rows: list[tuple[tuple[float, ...], int | None]],
+    losses: np.ndarray,
+    diverged: np.ndarray,
+    eval_steps: np.ndarray | None,
+    eval_losses: np.ndarray | None,
+    num_seeds: int,
+) -> SweepResult:
+    """The result of the runs ``rows`` (configuration, seed), configurations in grid
+    order with their ``max(num_seeds, 1)`` seeds next to each other."""
+    tail = max(1, losses.shape[1] // 10)
+    final = np.where(diverged, np.inf, np.mean(losses[:, -tail:], axis=1))
+    scores = final if eval_losses is None else eval_losses[:, -1]
+    scores = np.where(diverged | ~np.isfinite(scores), np.inf, scores)
+    per = max(num_seeds, 1)
+    by_config = scores.reshape(-1, per)
+    mean = np.mean(by_config, axis=1)
+    spread = np.std(np.where(np.isfinite(by_config), by_config, np.nan), axis=1)
+    curves = losses.reshape(-1, per, losses.shape[1])
+    grid = [dict(zip(names, config, strict=True)) for config, _ in rows[::per]]
+    best = None if not np.any(np.isfinite(mean)) else grid[int(np.argmin(mean))]
+    configs = [
+        dict(zip(names, config, strict=True)) | ({} if seed is None else {"seed": seed})
+        for config, seed in rows
+    ]
+    columns = {
+        name: np.asarray([c[i] for c, _ in rows], np.float64) for i, name in enumerate(names)
+    }
+    return SweepResult(
+        configs=configs,
+        learning_rates=columns.get("learning_rate"),
+        hyperparams=columns,
+        seeds=np.asarray([seed for _, seed in rows], np.int64) if num_seeds else None,
+        losses=losses,
+        final_losses=final,
+        diverged=diverged,
+        eval_steps=eval_steps,
+        eval_losses=eval_losses,
+        scores=scores,
+        grid=grid,
+        mean_scores=mean,
+        spread_scores=spread,
+        mean_losses=np.mean(curves, axis=1),
+        spread_losses=np.std(curves, axis=1),
+        best=best,
+        best_learning_rate=None if best is None else best.get("learning_rate"),
+    )
