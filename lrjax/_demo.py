@@ -82,6 +82,7 @@ def _run(out: str, steps: int, seed: int) -> int:
     swept = lrjax.sweep(
         loss_fn, params, batches, lambda lr: lrjax.adam(warm_cosine(lr)), learning_rates=rates
     )
+    assert swept.learning_rates is not None  # a sweep over learning_rates= has them
     for r, final, diverged in zip(
         swept.learning_rates, swept.final_losses, swept.diverged, strict=True
     ):

@@ -194,9 +194,11 @@ def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:
     nesterov = v.check_flag(owner, "nesterov", nesterov)
     # A schedule's or tracer's value is unknown here (a schedule is checked by its own
     # constructor).
-    concrete = not callable(momentum) and not callable(dampening)
-    concrete = concrete and v.is_concrete((momentum, dampening))
-    if nesterov and concrete and not (float(momentum) > 0 and float(dampening) == 0):
+    if not nesterov or callable(momentum) or callable(dampening):
+        return nesterov
+    if v.is_concrete((momentum, dampening)) and not (
+        float(momentum) > 0 and float(dampening) == 0
+    ):
         raise ValueError(
             f"{owner}: nesterov requires momentum > 0 and dampening 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
