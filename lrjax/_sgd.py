@@ -196,9 +196,7 @@ def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:
     # constructor).
     if not nesterov or callable(momentum) or callable(dampening):
         return nesterov
-    if v.is_concrete((momentum, dampening)) and not (
-        float(momentum) > 0 and float(dampening) == 0
-    ):
+    if v.is_concrete((momentum, dampening)) and not (float(momentum) > 0 and float(dampening) == 0):
         raise ValueError(
             f"{owner}: nesterov requires momentum > 0 and dampening 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
