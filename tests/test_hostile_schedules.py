@@ -34,6 +34,7 @@ class Arg(NamedTuple):
 rate = lambda value, *bad, nullable=False: Arg(value, "float", bad, nullable)
 count = lambda value, *bad, nullable=False: Arg(value, "int", bad, nullable)
 static = lambda value, *bad: Arg(value, "static", bad)  # a float placing phase boundaries
+momentum = lambda value, *bad: Arg(value, "momentum", bad)  # a float in [0, 1]
 choice = lambda value, *bad: Arg(value, "mode", bad)
 FLAG = Arg(False, "flag")
 
@@ -72,12 +73,14 @@ TABLE: dict[str, dict[str, Arg]] = {
         "end_value": rate(1e-3),
         "decay_steps": count(100, 0),
         "power": rate(2.0, 0.0),
+        "cycle": FLAG,
     },
     "linear": {"init_value": rate(0.1), "end_value": rate(1e-3), "transition_steps": count(100, 0)},
     "cosine_decay": {
         "init_value": rate(0.1),
         "decay_steps": count(100, 0),
         "end_value": rate(1e-3),
+        "exponent": rate(2.0, 0.0),
     },
     "cosine_restarts": {
         "init_value": rate(0.1),
@@ -103,6 +106,22 @@ TABLE: dict[str, dict[str, Arg]] = {
         "anneal": choice("cos", "cosine"),
         "three_phase": FLAG,
     },
+    "one_cycle_momentum": {
+        "total_steps": count(100, 0),
+        "pct_start": static(0.3, 1.0, 1.5),
+        "base_momentum": momentum(0.85, 1.5),
+        "max_momentum": momentum(0.95, 1.01),
+        "anneal": choice("cos", "cosine"),
+        "three_phase": FLAG,
+    },
+    "cyclic_momentum": {
+        "base_momentum": momentum(0.8, 1.5),
+        "max_momentum": momentum(0.9, 1.01),
+        "step_size_up": count(10, 0),
+        "step_size_down": count(5, nullable=True),
+        "mode": choice("exp_range", "sine"),
+        "gamma": rate(0.99, 0.0, 1.5),
+    },
     "inverse_sqrt": {"peak_value": rate(0.1), "warmup_steps": count(10, 0)},
     "wsd": {
         "peak_value": rate(0.1),
@@ -123,6 +142,15 @@ TABLE: dict[str, dict[str, Arg]] = {
             [S.linear(0.0, 0.1, 10), S.cosine_decay(0.1, 90)], "callables", ([S.constant(0.1)],)
         ),
         "boundaries": Arg([10], "ints", ([0],)),
+    },
+    "product": {
+        "schedules": Arg(
+            [S.step_decay(0.1, 30, gamma=0.5), S.exponential_decay(1.0, 0.9)], "callables", ([],)
+        ),
+    },
+    "per_epoch": {
+        "schedule": Arg(S.step_decay(0.1, 3, gamma=0.5), "callable"),
+        "steps_per_epoch": count(10, 0),
     },
 }
 CALLS = {owner: {name: arg.value for name, arg in args.items()} for owner, args in TABLE.items()}
@@ -157,6 +185,7 @@ _INTS = {
 _NOT_SEQUENCES = {"number": 10, "str": "10", "None": None, "2-D array": np.array([[10, 20]])}
 HOSTILE: dict[str, dict[str, Any]] = {
     "float": _FLOATS,
+    "momentum": _FLOATS,
     "static": _FLOATS,
     "int": _INTS,
     "ints": {**{k: [v] for k, v in _INTS.items()}, **_NOT_SEQUENCES},
@@ -312,6 +341,11 @@ REPLACED = [
     # The final rate would never be reached.
     (lambda: S.one_cycle(0.1, 100, pct_start=0.6, three_phase=True), "one_cycle", "pct_start"),
     (lambda: S.one_cycle(0.1, 100, pct_start=1.0), "one_cycle", "pct_start"),
+    (
+        lambda: S.one_cycle_momentum(100, pct_start=0.6, three_phase=True),
+        "one_cycle_momentum",
+        "pct_start",
+    ),
     # The initial or final rate of one_cycle would not be finite in float32.
     (lambda: S.one_cycle(0.1, 100, div_factor=1e-40), "one_cycle", "div_factor"),
     (lambda: S.one_cycle(1e30, 100, div_factor=1e-10), "one_cycle", "div_factor"),
@@ -324,6 +358,7 @@ REPLACED = [
     (lambda: S.multistep_decay(1.0, [10] * 40, gamma=10.0), "multistep_decay", "gamma"),
     # Arguments that would be ignored.
     (lambda: S.cyclic(0.1, 1.0, gamma=0.9), "cyclic", "gamma"),
+    (lambda: S.cyclic_momentum(mode="triangular2", gamma=0.9), "cyclic_momentum", "gamma"),
     (lambda: S.wsd(1.0, 0, 10, 10, init_value=0.1), "wsd", "init_value"),
 ]
 
@@ -353,9 +388,15 @@ def test_the_valid_side_of_those_rules_works():
 # --------------------------------------------------------------------- valid values
 
 
-# The first argument of each constructor that has one: its initial or peak rate.
+# The first argument of each constructor that has one: its initial or peak rate, and
+# with the momentum schedules, the first of their values (bounded by 1, not by float32).
 PEAKS = {
     o: next(iter(args)) for o, args in TABLE.items() if next(iter(args.values())).kind == "float"
+}
+FIRST_VALUES = {
+    o: next(n for n, a in args.items() if a.kind in ("float", "momentum"))
+    for o, args in TABLE.items()
+    if any(a.kind in ("float", "momentum") for a in args.values())
 }
 
 
@@ -365,7 +406,9 @@ def test_values_near_the_float32_maximum_stay_finite():
         assert np.all(np.isfinite(rates)), (owner, rates)
 
 
-@pytest.mark.parametrize(("owner", "name"), arguments("float", "static", "floats", "ints"))
+@pytest.mark.parametrize(
+    ("owner", "name"), arguments("float", "momentum", "static", "floats", "ints")
+)
 def test_numpy_array_arguments_are_copied(owner, name):
     given = np.array(CALLS[owner][name])
     schedule = build(owner, **{name: given})
@@ -373,14 +416,14 @@ def test_numpy_array_arguments_are_copied(owner, name):
     np.testing.assert_array_equal(schedule(STEPS), build(owner)(STEPS))
 
 
-@pytest.mark.parametrize(("owner", "name"), arguments("float"))
+@pytest.mark.parametrize(("owner", "name"), arguments("float", "momentum"))
 def test_jax_array_arguments_are_used_as_given(owner, name):
     value = CALLS[owner][name]
     schedule = build(owner, **{name: jnp.float32(value)})
     np.testing.assert_allclose(schedule(STEPS), build(owner)(STEPS), rtol=2e-6)
 
 
-@pytest.mark.parametrize(("owner", "name"), PEAKS.items())
+@pytest.mark.parametrize(("owner", "name"), FIRST_VALUES.items())
 def test_vmap_over_the_peak_value_equals_a_loop(owner, name):
     peaks = jnp.asarray([0.5, 0.75, 1.0], jnp.float32) * CALLS[owner][name]
     batched = jax.vmap(lambda peak: build(owner, **{name: peak})(STEPS))(peaks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from fractions import Fraction
 
@@ -12,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import SCHEDULE_CASES, SCHEDULE_NAMES
+from helpers import SCHEDULE_CASES as HELPER_CASES
+from helpers import ScheduleCase
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -104,6 +106,109 @@ def test_linear():
 def test_cosine_decay_holds_end_value():
     expected = 0.01 + 0.5 * 0.99 * (1 + np.cos(np.pi * np.minimum(T, 100) / 100))
     assert_close(values(schedules.cosine_decay(1.0, 100, end_value=0.01)), expected)
+
+
+def keras_cycled_polynomial(init, end, steps, power, t):
+    """Keras's ``PolynomialDecay(cycle=True)``, as its source writes it."""
+    t = np.asarray(t, np.float64)
+    period = steps * np.where(t == 0, 1.0, np.ceil(t / steps))
+    return (init - end) * (1 - t / period) ** power + end
+
+
+def test_polynomial_decay_cycle():
+    schedule = schedules.polynomial_decay(1.0, 0.01, 100, power=2.0, cycle=True)
+    assert_close(values(schedule), keras_cycled_polynomial(1.0, 0.01, 100, 2.0, T))
+    # At each multiple of N the rate is at end_value; one step later it is back up.
+    assert_close(
+        values(schedule, np.array([100, 101, 200, 201])),
+        [0.01, 0.01 + 0.99 * 0.495**2, 0.01, 0.01 + 0.99 * 0.33**2],
+    )
+    huge = HUGE_STEPS.astype(np.int64)
+    assert_close(values(schedule, HUGE_STEPS), keras_cycled_polynomial(1.0, 0.01, 100, 2.0, huge))
+
+
+def test_cosine_decay_exponent():
+    cosine = 0.5 * (1 + np.cos(np.pi * np.minimum(T, 100) / 100))
+    for exponent in (0.5, 2.0, 3.7):
+        schedule = schedules.cosine_decay(1.0, 100, end_value=0.01, exponent=exponent)
+        assert_close(values(schedule), 0.01 + 0.99 * cosine**exponent)
+
+
+def test_product_and_per_epoch():
+    schedule = schedules.product(
+        [schedules.step_decay(0.1, 30, gamma=0.5), schedules.exponential_decay(1.0, 0.99)]
+    )
+    assert_close(values(schedule), 0.1 * 0.5 ** (T // 30) * 0.99**T)
+    by_epoch = schedules.per_epoch(schedules.cosine_decay(1.0, 10), 7)
+    assert_close(values(by_epoch), 0.5 * (1 + np.cos(np.pi * np.minimum(T // 7, 10) / 10)))
+    # Both take any callable, and a product of one schedule is that schedule.
+    assert_close(values(schedules.product([optax.constant_schedule(0.5), lambda t: 0.2])), 0.1)
+    assert_close(values(schedules.per_epoch(lambda t: t.astype(jnp.float32), 3)), T // 3)
+    assert_close(
+        values(schedules.product([schedules.linear(1.0, 0.0, 10)])), 1 - np.minimum(T, 10) / 10
+    )
+
+
+def test_momentum_schedules_mirror_the_rate():
+    # Where the rate is at its peak the momentum is at its base, and the other way round.
+    rate = schedules.one_cycle(1.0, 101, pct_start=0.2, div_factor=10.0, final_div_factor=1.0)
+    momentum = schedules.one_cycle_momentum(101, pct_start=0.2)
+    # Both pass through their three values with the same fractions of each phase.
+    fraction = (values(rate) - 0.1) / 0.9
+    assert_close(values(momentum), 0.95 - 0.1 * np.asarray(fraction, np.float64), rtol=2e-5)
+    cycle = dict(step_size_up=5, step_size_down=3, mode="exp_range", gamma=0.99)
+    rate = schedules.cyclic(0.0, 1.0, **cycle)
+    momentum = schedules.cyclic_momentum(base_momentum=0.7, max_momentum=0.9, **cycle)
+    assert_close(values(momentum), 0.9 - 0.2 * np.asarray(values(rate), np.float64))
+
+
+# ----------------------------------------------------- references other than torch
+
+
+def import_keras():
+    """Keras 3 on the JAX backend; like torch (``helpers.import_torch``), required in CI."""
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        import keras
+
+        return keras
+    return pytest.importorskip("keras")
+
+
+REFERENCE_STEPS = np.arange(3001)
+
+
+@pytest.mark.parametrize(
+    ("init", "end", "steps", "power"),
+    [(1.0, 0.0, 1, 1.0), (0.1, 1e-4, 7, 2.0), (0.3, 0.01, 250, 0.5), (1e-3, 0.5, 100, 3.0)],
+)
+def test_polynomial_decay_cycle_matches_keras(init, end, steps, power):
+    keras = import_keras()
+    # Keras in float64 (under x64): its float32 1 - t/P cancels near each multiple of N.
+    with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
+        keras.config.set_floatx("float64")
+        try:
+            reference = keras.optimizers.schedules.PolynomialDecay(
+                init, steps, end_learning_rate=end, power=power, cycle=True
+            )
+            expected = np.asarray(reference(jnp.asarray(REFERENCE_STEPS, jnp.float64)))
+        finally:
+            keras.config.set_floatx("float32")
+    schedule = schedules.polynomial_decay(init, end, steps, power=power, cycle=True)
+    assert_close(values(schedule, REFERENCE_STEPS), expected)
+
+
+@pytest.mark.parametrize(
+    ("init", "steps", "alpha", "exponent"),
+    [(1.0, 100, 0.0, 2.0), (0.1, 1000, 0.01, 0.5), (3e-4, 2999, 0.1, 3.0), (0.5, 1, 0.5, 1.5)],
+)
+def test_cosine_decay_exponent_matches_optax(init, steps, alpha, exponent):
+    # optax in float64: in float32 its 1 + cos(pi t/N) cancels near N.
+    with jax.enable_x64(True), jax.numpy_dtype_promotion("standard"):
+        reference = optax.cosine_decay_schedule(init, steps, alpha=alpha, exponent=exponent)
+        expected = np.asarray(reference(jnp.asarray(REFERENCE_STEPS, jnp.float64)))
+    schedule = schedules.cosine_decay(init, steps, end_value=alpha * init, exponent=exponent)
+    assert_close(values(schedule, REFERENCE_STEPS), expected)
 
 
 def sgdr(
@@ -488,6 +593,61 @@ INVALID = [
         lambda: schedules.join([schedules.constant(0.1), "cosine"], [10]),
         "join: schedules[1] must be a callable step -> rate, got 'cosine'",
     ),
+    (
+        lambda: schedules.polynomial_decay(0.1, 0.0, 10, cycle="yes"),
+        "polynomial_decay: cycle must be True or False, got 'yes'",
+    ),
+    (
+        lambda: schedules.cosine_decay(0.1, 10, exponent=0.0),
+        "cosine_decay: exponent must be > 0, got 0.0",
+    ),
+    (
+        lambda: schedules.per_epoch(schedules.constant(0.1), 0),
+        "per_epoch: steps_per_epoch must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.per_epoch(0.1, 10),
+        "per_epoch: schedule must be a callable step -> rate, got 0.1",
+    ),
+    (lambda: schedules.product([]), "product: schedules must hold at least one schedule, got []"),
+    (
+        lambda: schedules.product(schedules.constant(0.1)),
+        "product: schedules must be a list or tuple of callables step -> rate, got constant(",
+    ),
+    (
+        lambda: schedules.product([schedules.constant(0.1), 2.0]),
+        "product: schedules[1] must be a callable step -> rate, got 2.0",
+    ),
+    (
+        lambda: schedules.one_cycle_momentum(100, base_momentum=1.5),
+        "one_cycle_momentum: base_momentum must be in [0, 1], got 1.5",
+    ),
+    (
+        lambda: schedules.one_cycle_momentum(100, max_momentum=-0.1),
+        "one_cycle_momentum: max_momentum must be in [0, 1], got -0.1",
+    ),
+    (
+        lambda: schedules.one_cycle_momentum(100, pct_start=1.0),
+        "one_cycle_momentum: pct_start must be in [0, 1) (at 1 the final momentum is never"
+        " reached), got 1.0",
+    ),
+    (
+        lambda: schedules.one_cycle_momentum(0),
+        "one_cycle_momentum: total_steps must be an integer >= 1, got 0",
+    ),
+    (
+        lambda: schedules.cyclic_momentum(max_momentum=1.01),
+        "cyclic_momentum: max_momentum must be in [0, 1], got 1.01",
+    ),
+    (
+        lambda: schedules.cyclic_momentum(gamma=0.9),
+        "cyclic_momentum: gamma must be 1 unless mode='exp_range' (mode='triangular' has no"
+        " gamma), got 0.9",
+    ),
+    (
+        lambda: schedules.cyclic_momentum(step_size_up=0),
+        "cyclic_momentum: step_size_up must be an integer >= 1, got 0",
+    ),
 ]
 
 
@@ -506,6 +666,43 @@ def test_traced_arguments_are_not_checked():
 
 
 # ----------------------------------------------------------------------- contract
+
+# A plain optax schedule as a factor of product (module-level: a new one per build would be
+# a new static child, and a retrace).
+_OPTAX_FACTOR = optax.exponential_decay(1.0, 10, 0.9)
+
+# The turn-2 options and combinators, under the same contract as every schedule (they
+# belong with the others in helpers.SCHEDULE_CASES, which is not this change's to edit).
+TURN_2_CASES = {
+    "polynomial_cycle": ScheduleCase(
+        lambda v: schedules.polynomial_decay(v, 1e-3, 10, power=2.0, cycle=True),
+        (0, 9, 10, 11, 20, 21),
+    ),
+    "cosine_exponent": ScheduleCase(
+        lambda v: schedules.cosine_decay(0.1, 100, end_value=1e-3, exponent=v + 1.9),
+        (0, 1, 99, 100, 101),
+    ),
+    "per_epoch": ScheduleCase(
+        lambda v: schedules.per_epoch(schedules.step_decay(v, 3, gamma=0.5), 10),
+        (0, 9, 10, 29, 30, 31),
+    ),
+    "product": ScheduleCase(
+        lambda v: schedules.product([schedules.step_decay(v, 30, gamma=0.5), _OPTAX_FACTOR]),
+        (0, 29, 30, 1000),
+    ),
+    "one_cycle_momentum": ScheduleCase(
+        lambda v: schedules.one_cycle_momentum(100, base_momentum=v + 0.75),
+        (0, 29, 30, 99, 100),
+    ),
+    "cyclic_momentum_exp_range": ScheduleCase(
+        lambda v: schedules.cyclic_momentum(
+            step_size_up=5, step_size_down=3, mode="exp_range", gamma=v + 0.89
+        ),
+        (0, 5, 8, 9, 1000),
+    ),
+}
+SCHEDULE_CASES = {**HELPER_CASES, **TURN_2_CASES}
+SCHEDULE_NAMES = sorted(SCHEDULE_CASES)
 
 # One step array for every case (a new shape would compile every operation again): the
 # phase ends of all cases, and the huge steps.
@@ -628,7 +825,31 @@ def test_new_float_values_do_not_retrace(name):
 REPRS = [
     (
         schedules.cosine_decay(0.1, 100),
-        "cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0)",
+        "cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0, exponent=1.0)",
+    ),
+    (
+        schedules.polynomial_decay(0.1, 0.0, 100, cycle=True),
+        "polynomial_decay(init_value=0.1, end_value=0.0, decay_steps=100, power=1.0, cycle=True)",
+    ),
+    (
+        schedules.one_cycle_momentum(100),
+        "one_cycle_momentum(total_steps=100, pct_start=0.3, base_momentum=0.85,"
+        " max_momentum=0.95, anneal='cos', three_phase=False)",
+    ),
+    (
+        schedules.cyclic_momentum(step_size_up=10, mode="exp_range", gamma=0.99),
+        "cyclic_momentum(base_momentum=0.8, max_momentum=0.9, step_size_up=10,"
+        " step_size_down=10, mode='exp_range', gamma=0.99)",
+    ),
+    (
+        schedules.product([schedules.constant(0.1), schedules.exponential_decay(1.0, 0.9)]),
+        "product(schedules=(constant(value=0.1), exponential_decay(init_value=1.0,"
+        " decay_rate=0.9, transition_steps=1, staircase=False, end_value=None)))",
+    ),
+    (
+        schedules.per_epoch(schedules.step_decay(0.1, 30), 100),
+        "per_epoch(schedule=step_decay(init_value=0.1, step_size=30, gamma=0.1),"
+        " steps_per_epoch=100)",
     ),
     (schedules.constant(1), "constant(value=1.0)"),
     (
@@ -733,7 +954,9 @@ def _decays(draw):
     elif kind == "linear":
         return schedules.linear(init, end, draw(length)), end, init
     else:
-        return schedules.cosine_decay(init, draw(length), end_value=end), end, init
+        exponent = draw(st.one_of(st.just(1.0), st.floats(0.1, 5.0)))
+        schedule = schedules.cosine_decay(init, draw(length), end_value=end, exponent=exponent)
+        return schedule, end, init
     return schedule, 0.0, init
 
 
@@ -759,7 +982,7 @@ def test_rising_schedules_are_non_decreasing(init, end, steps, power, kind):
     elif kind == "linear":
         schedule = schedules.linear(low, high, steps)
     else:
-        schedule = schedules.cosine_decay(low, steps, end_value=high)
+        schedule = schedules.cosine_decay(low, steps, end_value=high, exponent=power)
     rates = np.asarray(schedule(PROPERTY_STEPS), np.float64)
     assert_within(rates, low, high, schedule)
     assert np.all(np.diff(rates) >= -1e-6 * rates[1:]), schedule
@@ -796,10 +1019,46 @@ def _cycles(draw):
                 "warmup",
                 "join",
                 "piecewise",
+                "polynomial_cycle",
+                "momentum",
+                "product",
+                "per_epoch",
             ]
         )
     )
     a, b, c = draw(rate), draw(rate), draw(rate)
+    if kind == "polynomial_cycle":
+        power = draw(st.floats(0.1, 5.0))
+        schedule = schedules.polynomial_decay(a, b, draw(length), power=power, cycle=True)
+        return schedule, min(a, b), max(a, b)
+    if kind == "momentum":  # between its two values, in either order
+        low, high = draw(st.floats(0.0, 1.0)), draw(st.floats(0.0, 1.0))
+        momenta = dict(base_momentum=low, max_momentum=high)
+        if draw(st.booleans()):
+            three_phase = draw(st.booleans())
+            schedule = schedules.one_cycle_momentum(
+                draw(st.integers(1, 2000)),
+                pct_start=draw(st.floats(0.0, 0.5)),
+                **momenta,
+                anneal=draw(st.sampled_from(["cos", "linear"])),
+                three_phase=three_phase,
+            )
+        else:
+            mode = draw(st.sampled_from(["triangular", "triangular2", "exp_range"]))
+            schedule = schedules.cyclic_momentum(
+                **momenta,
+                step_size_up=draw(length),
+                step_size_down=draw(st.integers(0, 400)),
+                mode=mode,
+                gamma=draw(factor) if mode == "exp_range" else 1.0,
+            )
+        return schedule, min(low, high), max(low, high)
+    if kind == "product":  # a rate times a factor in [0, 1]
+        factor_ = schedules.cosine_restarts(1.0, draw(length), end_value=draw(factor))
+        return schedules.product([schedules.linear(a, b, draw(length)), factor_]), 0.0, max(a, b)
+    if kind == "per_epoch":
+        inner = schedules.cyclic(a, b, step_size_up=draw(length))
+        return schedules.per_epoch(inner, draw(length)), min(a, b), max(a, b)
     if kind == "restarts":
         mult = draw(st.one_of(st.sampled_from([1, 2, 3]), st.floats(1.01, 3.0)))
         return (

@@ -40,7 +40,7 @@ CATALOG = (
         "InverseTimeDecay",
     ),
     Entry(
-        "polynomial_decay(init_value, end_value, decay_steps, *, power)",
+        "polynomial_decay(init_value, end_value, decay_steps, *, power, cycle)",
         "(init−end)(1−t/N)^p+end",
         "PolynomialLR",
         "PolynomialDecay",
@@ -52,7 +52,7 @@ CATALOG = (
         "—",
     ),
     Entry(
-        "cosine_decay(init_value, decay_steps, *, end_value)",
+        "cosine_decay(init_value, decay_steps, *, end_value, exponent)",
         "half cosine, then held",
         "CosineAnnealingLR",
         "CosineDecay",
@@ -67,6 +67,18 @@ CATALOG = (
         "cyclic(base_value, max_value, *, step_size_up, ...)", "triangular cycles", "CyclicLR", "—"
     ),
     Entry("one_cycle(max_value, total_steps, *, ...)", "up, then down (1cycle)", "OneCycleLR", "—"),
+    Entry(
+        "cyclic_momentum(*, base_momentum, max_momentum, ...)",
+        "momentum against cyclic",
+        "CyclicLR(cycle_momentum=True)",
+        "—",
+    ),
+    Entry(
+        "one_cycle_momentum(total_steps, *, ...)",
+        "momentum against one_cycle",
+        "OneCycleLR(cycle_momentum=True)",
+        "—",
+    ),
     Entry(
         "inverse_sqrt(peak_value, warmup_steps)",
         "warm-up, then peak·√(W/t)",
@@ -86,6 +98,13 @@ CATALOG = (
         "CosineDecay(warmup_…)",
     ),
     Entry("join(schedules, boundaries)", "one schedule after another", "SequentialLR", "—"),
+    Entry("product(schedules)", "pointwise product", "ChainedScheduler", "—"),
+    Entry(
+        "per_epoch(schedule, steps_per_epoch)",
+        "schedule(t // steps_per_epoch)",
+        "scheduler.step() per epoch",
+        "—",
+    ),
 )
 
 

@@ -1,4 +1,5 @@
-"""Schedules made of other schedules: ``warmup`` in front of one, ``join`` of several."""
+"""Schedules made of other schedules: ``warmup`` in front of one, ``join`` of several one
+after another, ``product`` of several at once, and ``per_epoch`` stepping of one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lrjax.schedules._schedule import (
     Schedule,
     as_float,
     check_rate,
+    floor_divmod,
     progress,
     reached,
     schedule_class,
@@ -155,12 +157,7 @@ def join(schedules: Sequence[Callable[[jax.Array], Any]], boundaries: Sequence[i
     ``optax.join_schedules``.
     """
     owner = "join"
-    if not isinstance(schedules, (list, tuple)):
-        raise ValueError(
-            f"{owner}: schedules must be a list or tuple of callables step -> rate, "
-            f"got {show(schedules)}"
-        )
-    schedules = tuple(_as_schedule(owner, f"schedules[{i}]", s) for i, s in enumerate(schedules))
+    schedules = _as_schedules(owner, schedules)
     boundaries = check_integers(owner, "boundaries", boundaries, 1)
     if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
         raise ValueError(f"{owner}: boundaries must be strictly increasing, got {boundaries}")
@@ -170,3 +167,111 @@ def join(schedules: Sequence[Callable[[jax.Array], Any]], boundaries: Sequence[i
             f"entries, got {len(schedules)}"
         )
     return _Join(schedules=schedules, boundaries=boundaries)
+
+
+def _as_schedules(owner: str, schedules: Any) -> tuple[Schedule, ...]:
+    """A list or tuple of child schedules, each as :func:`_as_schedule` makes it."""
+    if not isinstance(schedules, (list, tuple)):
+        raise ValueError(
+            f"{owner}: schedules must be a list or tuple of callables step -> rate, "
+            f"got {show(schedules)}"
+        )
+    return tuple(_as_schedule(owner, f"schedules[{i}]", s) for i, s in enumerate(schedules))
+
+
+@schedule_class("product")
+class _Product(Schedule):
+    schedules: tuple[Schedule, ...]
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        value = self.schedules[0](step)
+        for schedule in self.schedules[1:]:
+            value = value * schedule(step)
+        return value
+
+
+def product(schedules: Sequence[Callable[[jax.Array], Any]]) -> Schedule:
+    """The pointwise product of schedules: ``schedules[0](t) * schedules[1](t) * ...``.
+
+    .. math:: \\eta_t = \\prod_i s_i(t)
+
+    lrjax schedules give absolute values, so a product is one rate times factors: give
+    the base rate to one schedule and build the others with an initial value of 1.0.
+
+    Args:
+      schedules: the sᵢ, any ``step -> value`` callables (lrjax or optax schedules,
+        functions), at least one. Each sees the same step. The product of their values
+        must be finite in float32.
+
+    Returns:
+      A :class:`Schedule`.
+
+    Example:
+      >>> from lrjax import schedules
+      >>> schedule = schedules.product([
+      ...     schedules.step_decay(0.1, 10, gamma=0.5),  # the base rate, halved every 10 steps
+      ...     schedules.exponential_decay(1.0, 0.9),  # a factor: 0.9 per step
+      ... ])
+      >>> [round(float(schedule(t)), 6) for t in (0, 1, 10, 20)]
+      [0.1, 0.09, 0.017434, 0.003039]
+
+    Equivalent to torch ``ChainedScheduler([StepLR(optimizer, 10, 0.5),
+    ExponentialLR(optimizer, 0.9)])`` with ``lr=0.1``, and in general to a
+    ``ChainedScheduler`` of multiplicative schedulers (``StepLR``, ``MultiStepLR``,
+    ``ExponentialLR``, ``ConstantLR``, ``LinearLR``, ``MultiplicativeLR``, ...), each of
+    which multiplies the rate by its own factor: the base rate goes into one of the
+    schedules here (``step_decay(lr, ...)``), the others are factors starting at 1.0
+    (``exponential_decay(1.0, gamma)``, ``linear(start_factor, end_factor, N)``,
+    ``piecewise_constant([N], [factor, 1.0])`` for ``ConstantLR``). Schedulers that are
+    not products of factors (``CosineAnnealingLR`` with ``eta_min > 0``) do not chain
+    this way.
+    """
+    owner = "product"
+    schedules = _as_schedules(owner, schedules)
+    if not schedules:
+        raise ValueError(f"{owner}: schedules must hold at least one schedule, got []")
+    return _Product(schedules=schedules)
+
+
+@schedule_class("per_epoch", static=("steps_per_epoch",))
+class _PerEpoch(Schedule):
+    schedule: Schedule
+    steps_per_epoch: int
+
+    def _value(self, step: jax.Array) -> jax.Array:
+        epoch, _ = floor_divmod(step, self.steps_per_epoch)
+        return self.schedule(epoch)
+
+
+def per_epoch(schedule: Callable[[jax.Array], Any], steps_per_epoch: int) -> Schedule:
+    """``schedule`` stepped once an epoch: the step it sees is the number of epochs done.
+
+    .. math:: \\eta_t = s(\\lfloor t / E \\rfloor)
+
+    The schedule's step counts become epochs: ``per_epoch(step_decay(0.1, 30), E)``
+    decays every 30 epochs of E steps.
+
+    Args:
+      schedule: s, any ``step -> rate`` callable: an lrjax schedule, an optax schedule
+        or a function.
+      steps_per_epoch: E, the updates per epoch, an integer >= 1.
+
+    Returns:
+      A :class:`Schedule` of the update count.
+
+    Example:
+      >>> from lrjax import schedules
+      >>> schedule = schedules.per_epoch(schedules.step_decay(0.1, 2, gamma=0.5), 100)
+      >>> [round(float(schedule(t)), 6) for t in (0, 199, 200, 399, 400)]
+      [0.1, 0.1, 0.05, 0.05, 0.025]
+
+    Equivalent to a torch scheduler stepped once an epoch (``scheduler.step()`` after
+    each epoch's E updates, the way torch's and timm's epoch-based recipes step
+    ``StepLR``, ``MultiStepLR``, ``CosineAnnealingLR`` ...): the update t of epoch
+    ``t // E`` uses ``schedule(t // E)``. optax: ``lambda t: schedule(t // E)``.
+    """
+    owner = "per_epoch"
+    return _PerEpoch(
+        schedule=_as_schedule(owner, "schedule", schedule),
+        steps_per_epoch=check_integer(owner, "steps_per_epoch", steps_per_epoch, 1),
+    )

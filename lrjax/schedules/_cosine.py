@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._validation import check_float, check_integer, unit_half_open
+from lrjax._validation import check_float, check_integer, positive, unit_half_open
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
@@ -22,6 +22,7 @@ from lrjax.schedules._schedule import (
     floor_divmod,
     offset,
     power,
+    power_weights,
     progress,
     schedule_class,
 )
@@ -36,25 +37,40 @@ class _CosineDecay(Schedule):
     init_value: Any
     decay_steps: int
     end_value: Any
+    exponent: Any
 
     def _value(self, step: jax.Array) -> jax.Array:
-        done, remaining = progress(step, 0, self.decay_steps)
+        steps = self.decay_steps
+        done, remaining = progress(step, 0, steps)
         init, end = as_float(self.init_value), as_float(self.end_value)
-        return cosine_interpolate(init, end, remaining, self.decay_steps, done)
+        if not isinstance(self.exponent, jax.Array) and self.exponent == 1:
+            return cosine_interpolate(init, end, remaining, steps, done)
+        # init w + end (1 - w) with w = c^p, c = (1 + cos(pi t/N)) / 2 = sin^2(pi/2 (N - t)/N)
+        # and 1 - c = sin^2(pi/2 t/N), each from exact step counts (see cosine_interpolate).
+        factor = jnp.square(jnp.sin(0.5 * jnp.pi * (remaining / steps)))
+        elapsed = jnp.square(jnp.sin(0.5 * jnp.pi * (done / steps)))
+        weight, rest = power_weights(factor, elapsed, as_float(self.exponent))
+        return init * weight + end * rest
 
 
 def cosine_decay(
-    init_value: float | jax.Array, decay_steps: int, *, end_value: float | jax.Array = 0.0
+    init_value: float | jax.Array,
+    decay_steps: int,
+    *,
+    end_value: float | jax.Array = 0.0,
+    exponent: float | jax.Array = 1.0,
 ) -> Schedule:
     """Half a cosine from ``init_value`` down to ``end_value`` over ``decay_steps``, then held.
 
-    .. math:: \\eta_t = \\eta_{end} + \\tfrac12 (\\eta_0 - \\eta_{end})
-       \\left(1 + \\cos\\frac{\\pi \\min(t, N)}{N}\\right)
+    .. math:: \\eta_t = \\eta_{end} + (\\eta_0 - \\eta_{end})
+       \\left(\\tfrac12 \\left(1 + \\cos\\frac{\\pi \\min(t, N)}{N}\\right)\\right)^p
 
     Args:
       init_value: the rate η₀ at step 0, >= 0.
       decay_steps: N, an integer >= 1.
       end_value: the rate from step N on, >= 0.
+      exponent: p, the power of the cosine factor, > 0: above 1 every rate of the decay is
+        lower (it leaves η₀ sooner), below 1 higher (it stays near η₀ longer).
 
     Returns:
       A :class:`Schedule`.
@@ -62,14 +78,20 @@ def cosine_decay(
     Example:
       >>> from lrjax import schedules
       >>> schedules.cosine_decay(0.1, decay_steps=100)
-      cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0)
+      cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0, exponent=1.0)
       >>> schedule = schedules.cosine_decay(0.1, decay_steps=100, end_value=1e-3)
       >>> [round(float(schedule(t)), 6) for t in (0, 50, 100, 200)]
       [0.1, 0.0505, 0.001, 0.001]
+      >>> squared = schedules.cosine_decay(0.1, decay_steps=100, exponent=2.0)
+      >>> [round(float(squared(t)), 6) for t in (0, 50, 100)]
+      [0.1, 0.025, 0.0]
 
     Equivalent to torch ``CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=end_value)``
-    on steps 0..T_max. After T_max torch's rate rises again along the cosine (a period of
-    2·T_max); this one holds ``end_value``, like Keras ``CosineDecay`` and optax.
+    on steps 0..T_max (with ``exponent=1``). After T_max torch's rate rises again along
+    the cosine (a period of 2·T_max); this one holds ``end_value``, like Keras
+    ``CosineDecay`` and optax. Equivalent to ``optax.cosine_decay_schedule(init_value,
+    decay_steps, alpha=end_value / init_value, exponent=exponent)``: optax's ``alpha`` is
+    the final rate as a fraction of the initial one, ``end_value`` here is the rate itself.
 
     References:
       Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR 2017,
@@ -80,6 +102,7 @@ def cosine_decay(
         init_value=check_rate(owner, "init_value", init_value),
         decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
         end_value=check_rate(owner, "end_value", end_value),
+        exponent=check_float(owner, "exponent", exponent, positive, "> 0"),
     )
 
 

@@ -1,4 +1,8 @@
-"""Cyclical schedules: triangular cycles (``cyclic``) and the 1cycle policy (``one_cycle``)."""
+"""Cyclical schedules: triangular cycles (``cyclic``) and the 1cycle policy (``one_cycle``).
+
+The curves are written once, through their start, turning and end values, and shared
+with the momentum schedules of ``_momentum.py``, which run through them the other way.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,59 @@ from lrjax.schedules._schedule import (
 _TINY = float(np.finfo(np.float32).tiny)
 
 
+def triangle_wave(
+    step: jax.Array, shape: tuple[int, int, str, Any], start: Any, top: Any
+) -> jax.Array:
+    """The cycles of ``cyclic`` and ``cyclic_momentum``: ``start + (top - start) h s``.
+
+    ``shape`` is (step_size_up, step_size_down, mode, gamma) as :func:`check_cycle` gives
+    it; h is the height in the cycle and s the mode's scale. The rate rises from its
+    base (``start < top``); the momentum falls from its maximum (``start > top``).
+    """
+    up, down, mode, gamma = shape
+    # The position in the cycle by integer division; torch's float 1 + t/total - cycle
+    # drifts by ulps that grow with t.
+    cycle, position = floor_divmod(step, up + down)
+    # The height h in the cycle and its complement 1 - h, each from exact step counts:
+    # start + (top - start) h cancels when start > top.
+    past_top = offset(position, up)
+    height, depth = position.astype(jnp.float32) / up, -past_top / up
+    if down:
+        falling = beyond(position, up)
+        height = jnp.where(falling, -offset(position, up + down) / down, height)
+        depth = jnp.where(falling, past_top / down, depth)
+    start, top = as_float(start), as_float(top)
+    if mode == "triangular":
+        return start * depth + top * height
+    # The top is scaled by s: start + (top - start) h s = start (1 - h) + h (start (1 - s) + top s).
+    exponent, factor = (
+        (cycle.astype(jnp.float32), 0.5)
+        if mode == "triangular2"
+        else (step.astype(jnp.float32), gamma)
+    )
+    scale, rest = power(factor, exponent), complement_of_power(factor, exponent)
+    return start * depth + height * (start * rest + top * scale)
+
+
+def check_cycle(
+    owner: str, step_size_up: Any, step_size_down: Any, mode: Any, gamma: Any
+) -> tuple[int, int, str, Any]:
+    """The shape of the cycles of ``cyclic`` and ``cyclic_momentum``, checked:
+    ``(step_size_up, step_size_down, mode, gamma)``."""
+    step_size_up = check_integer(owner, "step_size_up", step_size_up, 1)
+    if step_size_down is None:
+        step_size_down = step_size_up
+    step_size_down = check_integer(owner, "step_size_down", step_size_down, 0)
+    mode = check_choice(owner, "mode", mode, ("triangular", "triangular2", "exp_range"))
+    gamma = check_float(owner, "gamma", gamma, unit_half_open, "in (0, 1]")
+    if mode != "exp_range" and known(gamma) not in (None, 1.0):
+        raise ValueError(
+            f"{owner}: gamma must be 1 unless mode='exp_range' (mode={mode!r} has no gamma), "
+            f"got {gamma!r}"
+        )
+    return step_size_up, step_size_down, mode, gamma
+
+
 @schedule_class("cyclic", static=("step_size_up", "step_size_down", "mode"))
 class _Cyclic(Schedule):
     base_value: Any
@@ -48,29 +105,8 @@ class _Cyclic(Schedule):
     gamma: Any
 
     def _value(self, step: jax.Array) -> jax.Array:
-        up, down = self.step_size_up, self.step_size_down
-        # The position in the cycle by integer division; torch's float 1 + t/total - cycle
-        # drifts by ulps that grow with t.
-        cycle, position = floor_divmod(step, up + down)
-        # The height h in the cycle and its complement 1 - h, each from exact step counts:
-        # base + (max - base) h cancels when base > max.
-        past_top = offset(position, up)
-        height, depth = position.astype(jnp.float32) / up, -past_top / up
-        if down:
-            falling = beyond(position, up)
-            height = jnp.where(falling, -offset(position, up + down) / down, height)
-            depth = jnp.where(falling, past_top / down, depth)
-        base, peak = as_float(self.base_value), as_float(self.max_value)
-        if self.mode == "triangular":
-            return base * depth + peak * height
-        # The top is scaled by s: base + (max - base) h s = base (1 - h) + h (base (1 - s) + max s).
-        exponent, factor = (
-            (cycle.astype(jnp.float32), 0.5)
-            if self.mode == "triangular2"
-            else (step.astype(jnp.float32), self.gamma)
-        )
-        scale, rest = power(factor, exponent), complement_of_power(factor, exponent)
-        return base * depth + height * (base * rest + peak * scale)
+        shape = (self.step_size_up, self.step_size_down, self.mode, self.gamma)
+        return triangle_wave(step, shape, self.base_value, self.max_value)
 
 
 def cyclic(
@@ -112,10 +148,10 @@ def cyclic(
       [0.0, 0.5, 1.0, 0.5, 0.0, 0.25, 0.5, 0.25, 0.0]
 
     Equivalent to the learning rates of torch ``CyclicLR(optimizer, base_lr, max_lr,
-    step_size_up, step_size_down, mode, gamma)``; momentum cycling is not part of a
-    schedule. torch's ``triangular2`` raises ``OverflowError`` after 1024 cycles (it
-    computes ``2.0 ** cycle``); here the height underflows to 0 and the rate settles at
-    ``base_value``.
+    step_size_up, step_size_down, mode, gamma)``; the momentum it cycles by default
+    (``cycle_momentum=True``) is :func:`cyclic_momentum`. torch's ``triangular2`` raises
+    ``OverflowError`` after 1024 cycles (it computes ``2.0 ** cycle``); here the height
+    underflows to 0 and the rate settles at ``base_value``.
 
     References:
       Smith, Cyclical Learning Rates for Training Neural Networks, WACV 2017,
@@ -124,17 +160,9 @@ def cyclic(
     owner = "cyclic"
     base_value = check_rate(owner, "base_value", base_value)
     max_value = check_rate(owner, "max_value", max_value)
-    step_size_up = check_integer(owner, "step_size_up", step_size_up, 1)
-    if step_size_down is None:
-        step_size_down = step_size_up
-    step_size_down = check_integer(owner, "step_size_down", step_size_down, 0)
-    mode = check_choice(owner, "mode", mode, ("triangular", "triangular2", "exp_range"))
-    gamma = check_float(owner, "gamma", gamma, unit_half_open, "in (0, 1]")
-    if mode != "exp_range" and known(gamma) not in (None, 1.0):
-        raise ValueError(
-            f"{owner}: gamma must be 1 unless mode='exp_range' (mode={mode!r} has no gamma), "
-            f"got {gamma!r}"
-        )
+    step_size_up, step_size_down, mode, gamma = check_cycle(
+        owner, step_size_up, step_size_down, mode, gamma
+    )
     return _Cyclic(
         base_value=base_value,
         max_value=max_value,
@@ -143,6 +171,81 @@ def cyclic(
         mode=mode,
         gamma=gamma,
     )
+
+
+def one_cycle_curve(
+    step: jax.Array, shape: tuple[int, float, str, bool], values: tuple[Any, Any, Any]
+) -> jax.Array:
+    """The phases of torch's ``OneCycleLR`` through ``values = (start, turn, end)``.
+
+    ``shape`` is (total_steps T, pct_start, anneal, three_phase). Two phases: start ->
+    turn, ending at pct_start T - 1, then turn -> end at T - 1. Three phases: start ->
+    turn, turn -> start (ending at 2 pct_start T - 2), start -> end. Held from T - 1 on.
+    The rate passes through (initial, peak, final), the momentum through (max, base, max).
+    """
+    total_steps, pct_start, anneal, three_phase = shape
+    start, turn, end = values
+    last = total_steps - 1
+    # torch's phase ends, in torch's float64 arithmetic: the phases end between steps
+    # when pct_start * total_steps is fractional.
+    warm_end = float(pct_start * total_steps) - 1
+    if three_phase:
+        phases = [
+            (0.0, warm_end, start, turn),
+            (warm_end, float(2 * pct_start * total_steps) - 2, turn, start),
+        ]
+    else:
+        phases = [(0.0, warm_end, start, turn)]
+    phases.append((phases[-1][1], float(last), phases[-1][3], end))
+    step = at_most(step, last)
+    value = _anneal(step, anneal, *phases[-1])
+    for phase in reversed(phases[:-1]):
+        value = jnp.where(beyond(step, phase[1]), value, _anneal(step, anneal, *phase))
+    return value
+
+
+def _anneal(
+    step: jax.Array, anneal: str, start: float, end: float, start_value: Any, end_value: Any
+) -> jax.Array:
+    length = end - start
+    done: Any
+    remaining: Any
+    if length >= 1:
+        done, remaining = progress(step, start, end)
+    else:
+        # At most one whole step lies in a phase this short: the end of the phase, or
+        # step 0 in the first. Its fraction is taken in float64, as torch does, since
+        # float32 cannot resolve the phase; a phase of length 0 (torch divides 0 by 0
+        # at step 0 when pct_start * total_steps == 1) is taken at its end.
+        fraction = min(max((math.floor(end) - start) / length, 0.0), 1.0) if length > 0 else 1.0
+        done, remaining, length = fraction, 1.0 - fraction, 1.0
+    if anneal == "cos":
+        return cosine_interpolate(start_value, end_value, remaining, length, done)
+    return (start_value * remaining + end_value * done) / length
+
+
+def check_phases(
+    owner: str, total_steps: Any, pct_start: Any, anneal: Any, three_phase: Any, final: str
+) -> tuple[int, float, str, bool]:
+    """The phases of ``one_cycle`` and ``one_cycle_momentum``, checked: ``(total_steps,
+    pct_start, anneal, three_phase)``. ``final`` names what the last phase reaches."""
+    total_steps = check_integer(owner, "total_steps", total_steps, 1)
+    three_phase = check_flag(owner, "three_phase", three_phase)
+    # The last phase must keep some steps: it is where the final value is reached.
+    if three_phase:
+        rule, requirement = (
+            (lambda v: (v >= 0) & (v <= 0.5)),
+            (
+                "in [0, 0.5] with three_phase (its two ramps take 2 * pct_start of the steps; "
+                f"beyond 0.5 the {final} is never reached)"
+            ),
+        )
+    else:
+        rule, requirement = unit_open, f"in [0, 1) (at 1 the {final} is never reached)"
+    why = "it places the phase boundaries"
+    pct_start = check_static_float(owner, "pct_start", pct_start, rule, requirement, why)
+    anneal = check_choice(owner, "anneal", anneal, ("cos", "linear"))
+    return total_steps, pct_start, anneal, three_phase
 
 
 @schedule_class("one_cycle", static=("total_steps", "pct_start", "anneal", "three_phase"))
@@ -159,42 +262,8 @@ class _OneCycle(Schedule):
         peak = as_float(self.max_value)
         initial = peak / as_float(self.div_factor)
         final = initial / as_float(self.final_div_factor)
-        last = self.total_steps - 1
-        # torch's phase ends, in torch's float64 arithmetic: the phases end between steps
-        # when pct_start * total_steps is fractional.
-        warm_end = float(self.pct_start * self.total_steps) - 1
-        if self.three_phase:
-            phases = [
-                (0.0, warm_end, initial, peak),
-                (warm_end, float(2 * self.pct_start * self.total_steps) - 2, peak, initial),
-            ]
-        else:
-            phases = [(0.0, warm_end, initial, peak)]
-        phases.append((phases[-1][1], float(last), phases[-1][3], final))
-        step = at_most(step, last)
-        value = self._anneal(step, *phases[-1])
-        for phase in reversed(phases[:-1]):
-            value = jnp.where(beyond(step, phase[1]), value, self._anneal(step, *phase))
-        return value
-
-    def _anneal(
-        self, step: jax.Array, start: float, end: float, start_value: Any, end_value: Any
-    ) -> jax.Array:
-        length = end - start
-        done: Any
-        remaining: Any
-        if length >= 1:
-            done, remaining = progress(step, start, end)
-        else:
-            # At most one whole step lies in a phase this short: the end of the phase, or
-            # step 0 in the first. Its fraction is taken in float64, as torch does, since
-            # float32 cannot resolve the phase; a phase of length 0 (torch divides 0 by 0
-            # at step 0 when pct_start * total_steps == 1) is taken at its end.
-            fraction = min(max((math.floor(end) - start) / length, 0.0), 1.0) if length > 0 else 1.0
-            done, remaining, length = fraction, 1.0 - fraction, 1.0
-        if self.anneal == "cos":
-            return cosine_interpolate(start_value, end_value, remaining, length, done)
-        return (start_value * remaining + end_value * done) / length
+        shape = (self.total_steps, self.pct_start, self.anneal, self.three_phase)
+        return one_cycle_curve(step, shape, (initial, peak, final))
 
 
 def one_cycle(
@@ -249,7 +318,8 @@ def one_cycle(
     steps 0..total_steps-1. torch extrapolates the last phase at step total_steps and
     raises after it; this schedule holds the final rate from step total_steps - 1 on.
     Where ``pct_start * total_steps == 1`` torch divides by zero at step 0; here step 0 is
-    the end of the warm-up, ``max_value``. Momentum cycling is not part of a schedule.
+    the end of the warm-up, ``max_value``. The momentum (or Adam β1) that torch cycles by
+    default (``cycle_momentum=True``) is :func:`one_cycle_momentum`.
 
     References:
       Smith & Topin, Super-Convergence: Very Fast Training of Neural Networks Using Large
@@ -257,21 +327,9 @@ def one_cycle(
     """
     owner = "one_cycle"
     max_value = check_rate(owner, "max_value", max_value)
-    total_steps = check_integer(owner, "total_steps", total_steps, 1)
-    three_phase = check_flag(owner, "three_phase", three_phase)
-    # The last phase must keep some steps: it is where the final rate is reached.
-    if three_phase:
-        rule, requirement = (
-            (lambda v: (v >= 0) & (v <= 0.5)),
-            (
-                "in [0, 0.5] with three_phase (its two ramps take 2 * pct_start of the steps; "
-                "beyond 0.5 the final rate is never reached)"
-            ),
-        )
-    else:
-        rule, requirement = unit_open, "in [0, 1) (at 1 the final rate is never reached)"
-    why = "it places the phase boundaries"
-    pct_start = check_static_float(owner, "pct_start", pct_start, rule, requirement, why)
+    total_steps, pct_start, anneal, three_phase = check_phases(
+        owner, total_steps, pct_start, anneal, three_phase, "final rate"
+    )
     div_factor = _check_divisor(owner, "div_factor", div_factor)
     final_div_factor = _check_divisor(owner, "final_div_factor", final_div_factor)
     _check_rates(max_value, div_factor, final_div_factor)
@@ -281,7 +339,7 @@ def one_cycle(
         pct_start=pct_start,
         div_factor=div_factor,
         final_div_factor=final_div_factor,
-        anneal=check_choice(owner, "anneal", anneal, ("cos", "linear")),
+        anneal=anneal,
         three_phase=three_phase,
     )
 

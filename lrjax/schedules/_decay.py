@@ -22,6 +22,7 @@ from lrjax.schedules._schedule import (
     known,
     log_of,
     power,
+    power_weights,
     progress,
     schedule_class,
 )
@@ -203,27 +204,38 @@ def inverse_time_decay(
     )
 
 
-@schedule_class("polynomial_decay", static=("decay_steps",))
+def _keras_cycle(step: jax.Array, steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Steps done and remaining in Keras's growing period P = N ceil(t/N) (N at step 0),
+    and P, in float32: P - t is computed from the position in the current multiple of N,
+    exactly, since t and P themselves lose their low digits in float32 past 2**24."""
+    multiples, position = floor_divmod(step, steps)
+    inside = position > 0
+    # t = kN exactly ends the period kN (the rate is at end_value); step 0 starts the first.
+    periods = jnp.maximum(multiples + inside.astype(multiples.dtype), 1)
+    remaining = jnp.where(
+        inside, (steps - position).astype(jnp.float32), jnp.where(step == 0, float(steps), 0.0)
+    )
+    return step.astype(jnp.float32), remaining, periods.astype(jnp.float32) * steps
+
+
+@schedule_class("polynomial_decay", static=("decay_steps", "cycle"))
 class _PolynomialDecay(Schedule):
     init_value: Any
     end_value: Any
     decay_steps: int
     power: Any
+    cycle: bool
 
     def _value(self, step: jax.Array) -> jax.Array:
         steps = self.decay_steps
-        done, remaining = progress(step, 0, steps)
-        # w = (1 - t/N)^p and 1 - w, each without cancellation: (N - t)/N near the end
-        # rather than 1 - t/N, and -expm1(p log1p(-t/N)) near the start. The value
+        length: Any
+        if self.cycle:
+            done, remaining, length = _keras_cycle(step, steps)
+        else:
+            (done, remaining), length = progress(step, 0, steps), steps
+        # w = (1 - t/N)^p and 1 - w from the steps remaining and done, each exact: the value
         # init w + end (1 - w) is then exact whichever of init, end is larger.
-        # The gradient of x**p with respect to p is log(x) x**p, NaN at x = 0 even where it
-        # is not selected: take the logarithms of safe values where nothing is left.
-        left = remaining > 0
-        power = as_float(self.power)
-        weight = jnp.where(left, jnp.power(jnp.where(left, remaining / steps, 1.0), power), 0.0)
-        rest = jnp.where(
-            left, -jnp.expm1(power * jnp.log1p(-jnp.where(left, done, 0.0) / steps)), 1.0
-        )
+        weight, rest = power_weights(remaining / length, done / length, as_float(self.power))
         return as_float(self.init_value) * weight + as_float(self.end_value) * rest
 
 
@@ -233,17 +245,30 @@ def polynomial_decay(
     decay_steps: int,
     *,
     power: float | jax.Array = 1.0,
+    cycle: bool = False,
 ) -> Schedule:
     """Polynomial decay from ``init_value`` to ``end_value`` over ``decay_steps``, then held.
 
     .. math:: \\eta_t = (\\eta_0 - \\eta_{end})
        \\left(1 - \\frac{\\min(t, N)}{N}\\right)^p + \\eta_{end}
 
+    With ``cycle`` the rate is not held: the period grows to the next multiple of N,
+
+    .. math:: \\eta_t = (\\eta_0 - \\eta_{end})
+       \\left(1 - \\frac{t}{P_t}\\right)^p + \\eta_{end}, \\qquad
+       P_t = N \\max\\left(1, \\left\\lceil t / N \\right\\rceil\\right)
+
+    so the rate reaches ``end_value`` at every multiple kN and jumps back up to
+    (η₀ − η_end)((N − 1)/((k + 1)N))^p + η_end, lower each time.
+
     Args:
       init_value: the rate η₀ at step 0, >= 0.
-      end_value: the rate from step N on, >= 0 (above η₀ makes it rise).
+      end_value: the rate at step N (and after, unless ``cycle``), >= 0 (above η₀ makes
+        it rise).
       decay_steps: N, an integer >= 1.
       power: p, > 0 (1 is a straight line).
+      cycle: restart the decay after each multiple of N over a period grown to the next
+        multiple (Keras's ``cycle=True``) instead of holding ``end_value``.
 
     Returns:
       A :class:`Schedule`.
@@ -253,9 +278,13 @@ def polynomial_decay(
       >>> schedule = schedules.polynomial_decay(1.0, 0.0, decay_steps=10, power=2.0)
       >>> [round(float(schedule(t)), 6) for t in (0, 5, 10, 20)]
       [1.0, 0.25, 0.0, 0.0]
+      >>> cycled = schedules.polynomial_decay(1.0, 0.0, decay_steps=10, cycle=True)
+      >>> [round(float(cycled(t)), 6) for t in (0, 5, 10, 11, 20, 25)]
+      [1.0, 0.5, 0.0, 0.45, 0.0, 0.166667]
 
     Equivalent to torch ``PolynomialLR(optimizer, total_iters=decay_steps, power)`` (which
-    has ``end_value=0``) and Keras ``PolynomialDecay`` (with ``cycle=False``).
+    has ``end_value=0`` and no cycle) and Keras ``PolynomialDecay(init_value, decay_steps,
+    end_learning_rate=end_value, power, cycle)``.
     """
     owner = "polynomial_decay"
     return _PolynomialDecay(
@@ -263,6 +292,7 @@ def polynomial_decay(
         end_value=check_rate(owner, "end_value", end_value),
         decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
         power=check_float(owner, "power", power, positive, "> 0"),
+        cycle=check_flag(owner, "cycle", cycle),
     )
 
 

@@ -101,6 +101,25 @@ def cosine_interpolate(
     return start * weight_start + end * weight_end
 
 
+def power_weights(left: jax.Array, done: jax.Array, exponent: Any) -> tuple[jax.Array, jax.Array]:
+    """``w = left**p`` and ``1 - w``, for fractions with ``left + done = 1``, each given by
+    the caller to full precision (from the steps remaining and the steps done).
+
+    ``1 - w`` is ``-expm1(p log1p(-done))`` while ``done < 1/2`` and ``-expm1(p log(left))``
+    after: each logarithm is taken where its argument is known to full relative precision,
+    so neither ``1 - left`` nor ``1 - w`` cancels, for any p (below 1, ``1 - left**p``
+    from ``done`` near 1 loses the digits that ``left`` still has). The gradient of ``x**p``
+    with respect to p is NaN at x = 0 even where it is not selected: logarithms are taken
+    of safe values only.
+    """
+    some = left > 0
+    safe = jnp.where(some, left, 1.0)
+    early = done < 0.5
+    log_left = jnp.where(early, jnp.log1p(-jnp.where(early, done, 0.0)), jnp.log(safe))
+    weight = jnp.where(some, jnp.power(safe, exponent), 0.0)
+    return weight, jnp.where(some, -jnp.expm1(exponent * log_left), 1.0)
+
+
 # ------------------------------------------------------------------ arguments
 
 
