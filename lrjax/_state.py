@@ -39,7 +39,19 @@ HYPERPARAM_RULES: dict[str, tuple[v.Condition, str]] = {
     "factor": (lambda x: (x > 0) & (x < 1), "in (0, 1)"),
     "threshold": (v.nonnegative, "finite and >= 0"),
     "min_scale": (v.unit_closed, "in [0, 1]"),
+    # The learning-rate-free methods (SPEC §9).
+    "b3": (v.unit_open, "in [0, 1)"),
+    "d0": (v.positive, "finite and > 0"),
+    "d_coef": (v.positive, "finite and > 0"),
+    "growth_rate": (lambda x: x >= 1, "inf or finite and >= 1"),
+    "r": (v.nonnegative, "finite and >= 0"),
+    "weight_lr_power": (v.nonnegative, "finite and >= 0"),
+    "reps_rel": (v.positive, "finite and > 0"),
+    "init_eta": (v.positive, "finite and > 0"),
 }
+
+# Hyperparameters for which +inf is a value (no limit): held as inf in the state.
+UNBOUNDED = frozenset({"growth_rate"})
 
 # Decay rates near 1 enter the formulas as 1 − rate too. 1 − float32(0.999) keeps only
 # ~4 significant digits of 1 − 0.999; torch computes 1 − rate from the Python float, in
@@ -53,7 +65,17 @@ def check_hyperparam(owner: str, name: str, value: Any) -> Any:
     """A float hyperparameter checked against the rule of its name; returns it as
     :func:`lrjax._validation.check_float` does."""
     condition, requirement = HYPERPARAM_RULES[name]
+    if name in UNBOUNDED and _is_plus_inf(value):
+        return float("inf")
     return v.check_float(owner, name, value, condition, requirement)
+
+
+def _is_plus_inf(value: Any) -> bool:
+    if isinstance(value, v.Default):
+        value = value.value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating)):
+        return False
+    return bool(np.isposinf(value))
 
 
 def default_float() -> np.dtype:
