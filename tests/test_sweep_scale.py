@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -252,3 +253,42 @@ def test_mesh_splits_the_runs_and_equals_one_device():
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["devices"] == 8 and report["sharded"], report
     assert report["max_difference"] <= 1e-6 and report["same_best"], report
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one_process():
+    """A multi-process job (jax.distributed, gloo CPU collectives, 2 local processes with
+    2 devices each): the sweep split over all 4 devices equals each process's own sweep."""
+    script = os.path.join(os.path.dirname(__file__), "sweep_processes_check.py")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    port = str(_free_port())
+    processes = [
+        subprocess.Popen(
+            [sys.executable, script, str(i), port],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=240) for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, (_, err) in zip(processes, outputs, strict=True):
+        assert p.returncode == 0, err[-4000:]
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert sorted(r["process"] for r in reports) == [0, 1], reports
+    for report in reports:
+        assert report["processes"] == 2 and report["devices"] == 4, report
+        assert report["local_devices"] == 2 and report["sharded"], report
+        assert report["max_difference"] <= 1e-6 and report["same_best"], report
+        assert report["shape"] == [12, 30], report
+    assert reports[0]["best"] == reports[1]["best"]
