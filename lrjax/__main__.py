@@ -5,61 +5,78 @@ from __future__ import annotations
 import argparse
 import sys
 
-USAGE = """\
-usage: python -m lrjax {demo,schedules} [options]
+DESCRIPTION = """\
+lrjax: the learning-rate toolkit for JAX.
 
-  demo        find a learning rate for an MLP on scikit-learn's digits, sweep rates,
-              train with warm-up + cosine, and write the plots (see: python -m lrjax demo --help)
-  schedules   list the learning-rate schedules and their torch/Keras equivalents
-
-example: optax.adam(lrjax.schedules.warmup(lrjax.schedules.cosine_decay(1e-3, 10_000), 500))
+example:
+  schedule = lrjax.schedules.cosine_decay(1e-3, 10_000)
+  optax.adam(lrjax.schedules.warmup(schedule, 500))
 """
 
 
 class _Parser(argparse.ArgumentParser):
-    """Reports a bad option as one line and exits with status 2 (no usage dump)."""
+    """Reports misuse as one line and exits with status 2 (no usage dump)."""
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _version() -> str:
+    from lrjax import __version__
+
+    return __version__
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: ``demo`` and ``schedules``, each with ``--help``."""
+    main = _Parser(
+        prog="python -m lrjax",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    main.add_argument("--version", action="version", version=f"lrjax {_version()}")
+    commands = main.add_subparsers(dest="command", metavar="{demo,schedules}", parser_class=_Parser)
+    demo = commands.add_parser(
+        "demo",
+        help="find a rate for an MLP on scikit-learn's digits, sweep rates, train, write plots",
+        description=(
+            "Range test, sweep and training of an MLP on scikit-learn's 8x8 digits, "
+            "with plots written to --out."
+        ),
+    )
+    demo.add_argument(
+        "--out", default="lrjax-demo", help="folder for the plots (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--steps", type=int, default=600, help="training steps per run (default: %(default)s)"
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    commands.add_parser(
+        "schedules",
+        help="list the schedules and their torch/Keras equivalents",
+        description="The schedules of lrjax.schedules with their torch and Keras equivalents.",
+    )
+    return main
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE, end="")
-        return 0
-    command, rest = argv[0], argv[1:]
-    if command == "schedules":
+    command_line = parser()
+    args = command_line.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command is None:
+        command_line.print_usage(sys.stderr)
+        print(f"{command_line.prog}: error: a command is required (see --help)", file=sys.stderr)
+        return 2
+    if args.command == "schedules":
         from lrjax.schedules import describe
 
         print(describe())
         return 0
-    if command == "demo":
-        from lrjax import _demo
+    from lrjax import _demo
 
-        parser = _Parser(
-            prog="python -m lrjax demo",
-            description=(
-                "Range test, sweep and training of an MLP on scikit-learn's 8x8 digits, "
-                "with plots written to --out."
-            ),
-        )
-        parser.add_argument(
-            "--out", default="lrjax-demo", help="folder for the plots (default: %(default)s)"
-        )
-        parser.add_argument(
-            "--steps", type=int, default=600, help="training steps per run (default: %(default)s)"
-        )
-        parser.add_argument(
-            "--seed", type=int, default=0, help="random seed (default: %(default)s)"
-        )
-        args = parser.parse_args(rest)
-        return _demo.run(out=args.out, steps=args.steps, seed=args.seed)
-    print(
-        f"python -m lrjax: error: unknown command {command!r} (expected demo or schedules)",
-        file=sys.stderr,
-    )
-    return 2
+    # Progress lines appear as the demo goes, also when stdout is a pipe or a file.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    return _demo.run(out=args.out, steps=args.steps, seed=args.seed)
 
 
 if __name__ == "__main__":

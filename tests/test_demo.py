@@ -44,24 +44,37 @@ def test_demo_writes_its_plots(tmp_path):
         (["demo", "--steps", "10"], "--steps must be at least 100, got 10"),
         (["demo", "--bogus"], "unrecognized arguments: --bogus"),
         (["demo", "--out", "/proc/lrjax-cannot-write-here"], "cannot write to --out"),
-        (["conjure"], "unknown command 'conjure'"),
+        (["conjure"], "invalid choice: 'conjure'"),
+        (["schedules", "bogus"], "unrecognized arguments: bogus"),
+        ([], "a command is required"),
     ],
 )
 def test_errors_are_one_line(args, message):
     result = lrjax_main(*args)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    # One line (a bare command also shows the usage line above it).
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("usage:")]
+    assert len(lines) == 1, result.stderr
     assert message in result.stderr
 
 
-def test_help_and_schedule_list():
-    usage = lrjax_main()
+def test_help_version_and_schedule_list_fit_80_columns():
+    from lrjax import __version__
+
+    usage = lrjax_main("--help")
     assert usage.returncode == 0 and "demo" in usage.stdout and "schedules" in usage.stdout
     help_text = lrjax_main("demo", "--help")
     for option in ("--out", "--steps", "--seed"):
         assert option in help_text.stdout
+    schedules_help = lrjax_main("schedules", "--help")
+    assert schedules_help.returncode == 0 and "torch" in schedules_help.stdout
+    version = lrjax_main("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"lrjax {__version__}"
     listing = lrjax_main("schedules")
     assert listing.returncode == 0
     for name in ("cosine_decay", "one_cycle", "wsd", "warmup", "join", "CosineAnnealingLR"):
         assert name in listing.stdout
+    for result in (usage, help_text, schedules_help, listing):
+        widths = [len(line) for line in result.stdout.splitlines()]
+        assert max(widths) <= 80, max(widths)

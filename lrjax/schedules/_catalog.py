@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import NamedTuple
 
 
@@ -108,14 +109,12 @@ CATALOG = (
 )
 
 
-def describe() -> str:
-    """The catalog as an aligned text table."""
-    rows = [("lrjax.schedules.", "shape", "torch.optim.lr_scheduler", "Keras")]
-    rows += [(e.name, e.shape, e.torch, e.keras) for e in CATALOG]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+def describe(width: int = 80) -> str:
+    """The catalog as text for a terminal ``width`` columns wide: each schedule's call,
+    then its shape and its torch and Keras equivalents, indented."""
+    lines = ["lrjax.schedules: shape · torch.optim.lr_scheduler · Keras", ""]
+    for entry in CATALOG:
+        lines.append(entry.name)
+        details = f"{entry.shape} · torch: {entry.torch} · Keras: {entry.keras}"
+        lines += textwrap.wrap(details, width, initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines)
