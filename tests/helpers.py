@@ -21,6 +21,17 @@ def import_torch() -> types.ModuleType:
     return pytest.importorskip("torch")
 
 
+def import_reference(name: str) -> types.ModuleType:
+    """An authors' reference package (schedulefree, prodigyopt, dadaptation, dog): like
+    :func:`import_torch`, skipped outside CI when missing and required in CI."""
+    import_torch()
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        import importlib
+
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
 # Every method with its options switched on, built from a learning rate (a number, an
 # array, a tracer or a schedule). The contract tests sweep over this list.
 def _methods():
