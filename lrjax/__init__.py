@@ -1,8 +1,9 @@
 """lrjax: the learning-rate toolkit for JAX.
 
 Schedules (:mod:`lrjax.schedules`), gradient-descent methods with PyTorch's numerics,
-adapting the rate to the model's performance, finding a good rate, and seeing what the
-rate does. Every method is an ``optax.GradientTransformationExtraArgs``.
+the learning-rate-free methods identical to their authors' code, adapting the rate to the
+model's performance, finding a good rate, and seeing what the rate does. Every method is
+an ``optax.GradientTransformationExtraArgs``.
 """
 
 from lrjax import schedules as schedules
@@ -22,6 +23,16 @@ from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
 from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
 from lrjax._base import add_decayed_weights as add_decayed_weights
 from lrjax._base import scale_by_learning_rate as scale_by_learning_rate
+from lrjax._dadapt import DAdaptAdamState as DAdaptAdamState
+from lrjax._dadapt import DAdaptSGDState as DAdaptSGDState
+from lrjax._dadapt import dadapt_adam as dadapt_adam
+from lrjax._dadapt import dadapt_sgd as dadapt_sgd
+from lrjax._dog import DoGState as DoGState
+from lrjax._dog import LDoGState as LDoGState
+from lrjax._dog import PolynomialAverage as PolynomialAverage
+from lrjax._dog import PolynomialAverageState as PolynomialAverageState
+from lrjax._dog import dog as dog
+from lrjax._dog import polynomial_average as polynomial_average
 from lrjax._finder import FinderResult as FinderResult
 from lrjax._finder import find_learning_rate as find_learning_rate
 from lrjax._groups import layerwise_decay as layerwise_decay
@@ -34,10 +45,17 @@ from lrjax._inspect import effective_learning_rates as effective_learning_rates
 from lrjax._inspect import set_hyperparams as set_hyperparams
 from lrjax._plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from lrjax._plateau import reduce_on_plateau as reduce_on_plateau
+from lrjax._prodigy import ProdigyState as ProdigyState
+from lrjax._prodigy import prodigy as prodigy
 from lrjax._rmsprop import ScaleByCenteredRmsState as ScaleByCenteredRmsState
 from lrjax._rmsprop import ScaleByRmsState as ScaleByRmsState
 from lrjax._rmsprop import rmsprop as rmsprop
 from lrjax._rmsprop import scale_by_rms as scale_by_rms
+from lrjax._schedule_free import ScheduleFreeAdamWState as ScheduleFreeAdamWState
+from lrjax._schedule_free import ScheduleFreeSGDState as ScheduleFreeSGDState
+from lrjax._schedule_free import schedule_free_adamw as schedule_free_adamw
+from lrjax._schedule_free import schedule_free_eval_params as schedule_free_eval_params
+from lrjax._schedule_free import schedule_free_sgd as schedule_free_sgd
 from lrjax._sgd import ScaleByMomentumState as ScaleByMomentumState
 from lrjax._sgd import scale_by_momentum as scale_by_momentum
 from lrjax._sgd import sgd as sgd

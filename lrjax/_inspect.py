@@ -243,7 +243,11 @@ def _effective(owner, opt_state, factors, params, missing_ok=False):
             )
         return jax.tree.map(lambda p: jnp.full(jnp.shape(p), rate, jnp.result_type(rate)), params)
     product = functools.reduce(lambda a, b: jax.tree.map(jnp.multiply, a, b), preconditioners)
-    return jax.tree.map(lambda f: f * rate.astype(f.dtype), product)
+    # A batched rate (a state built under jax.vmap) lines up with the leading axes.
+    return jax.tree.map(
+        lambda f: f * jnp.reshape(rate, rate.shape + (1,) * (f.ndim - rate.ndim)).astype(f.dtype),
+        product,
+    )
 
 
 def _is_masked(node: Any) -> bool:

@@ -66,13 +66,15 @@ def check_hyperparam(owner: str, name: str, value: Any) -> Any:
     :func:`lrjax._validation.check_float` does."""
     condition, requirement = HYPERPARAM_RULES[name]
     if name in UNBOUNDED and _is_plus_inf(value):
-        return float("inf")
+        return value if isinstance(value, jax.Array) else float("inf")
     return v.check_float(owner, name, value, condition, requirement)
 
 
 def _is_plus_inf(value: Any) -> bool:
     if isinstance(value, v.Default):
         value = value.value
+    if isinstance(value, jax.Array):  # optax.inject_hyperparams passes its values as arrays
+        return value.ndim == 0 and v.is_concrete(value) and bool(jnp.isposinf(value))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating)):
         return False
     return bool(np.isposinf(value))

@@ -164,8 +164,11 @@ def check_integer(owner: str, name: str, value: Any, minimum: int, maximum: int 
     """A structural integer (a step count, period, milestone), as a Python int.
 
     Concrete Python or NumPy integers only: ``bool``, floats and tracers are refused.
-    The default ``maximum`` is the int32 step counter's.
+    The default ``maximum`` is the int32 step counter's. A default written
+    ``default(n)`` (kept out of ``optax.inject_hyperparams``) is its number.
     """
+    if isinstance(value, Default):
+        value = value.value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(
             f"{owner}: {name} must be a concrete integer >= {minimum}, got {show(value)}"

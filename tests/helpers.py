@@ -55,6 +55,37 @@ METHODS = _methods()
 METHOD_NAMES = sorted(METHODS)
 
 
+# The learning-rate-free methods (SPEC §9), each with options switched on, built from the
+# multiplier the references call ``lr``. Their step size is estimated: the rate they
+# report is not the multiplier.
+def _lr_free():
+    import lrjax
+
+    return {
+        "prodigy": lambda lr: lrjax.prodigy(lr),
+        "prodigy_options": lambda lr: lrjax.prodigy(
+            lr, weight_decay=1e-3, decouple=False, use_bias_correction=True, slice_p=3
+        ),
+        "dadapt_adam": lambda lr: lrjax.dadapt_adam(lr),
+        "dadapt_adam_decoupled": lambda lr: lrjax.dadapt_adam(
+            lr, weight_decay=1e-3, decouple=True, use_bias_correction=True
+        ),
+        "dadapt_sgd": lambda lr: lrjax.dadapt_sgd(lr, momentum=0.9, weight_decay=1e-4, d0=1e-2),
+        "dog": lambda lr: lrjax.dog(lr, weight_decay=1e-4, reps_rel=1e-2),
+        "ldog": lambda lr: lrjax.dog(lr, layerwise=True, reps_rel=1e-2),
+        "schedule_free_adamw": lambda lr: lrjax.schedule_free_adamw(
+            lr, warmup_steps=2, weight_decay=1e-3
+        ),
+        "schedule_free_sgd": lambda lr: lrjax.schedule_free_sgd(lr, r=0.5),
+    }
+
+
+LR_FREE = _lr_free()
+LR_FREE_NAMES = sorted(LR_FREE)
+ALL_METHODS = {**METHODS, **LR_FREE}
+ALL_METHOD_NAMES = sorted(ALL_METHODS)
+
+
 from collections.abc import Callable  # noqa: E402
 from typing import Any, NamedTuple  # noqa: E402
 

@@ -1,0 +1,509 @@
+"""D-Adaptation: Adam and SGD that estimate their own step size (Defazio & Mishchenko, 2023).
+
+Both methods keep a running lower bound ``d`` on the distance ``D = ‖x₀ − x*‖`` from
+the start to a solution and step with ``λ = d · lr`` (SGD: ``d · lr / ‖g₀‖``), where
+``lr`` is a multiplier that is best left at 1. The bound is raised from the weighted
+sum ``s`` of the gradients seen so far, one scalar for the whole parameter tree:
+
+.. math:: \\hat d = \\frac{\\sum_i \\lambda_i \\langle g_i, s_i \\rangle}{\\|s\\|}
+          \\;(\\text{up to each variant's weighting}), \\qquad
+          d \\leftarrow \\max(d, \\min(\\hat d, d \\cdot \\text{growth\\_rate}))
+
+The updates follow ``dadaptation`` 3.2 (``DAdaptAdam``, ``DAdaptSGD``) step for step,
+including its counter ``k`` of the updates that moved the parameters, which an update
+that finds nothing to learn from (an all-zero gradient before any step, a zero
+multiplier) leaves as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lrjax import _base, _state
+from lrjax import _validation as v
+from lrjax._base import ScalarOrSchedule
+from lrjax._inspect import register_preconditioner, register_rate_factor
+
+
+class DAdaptAdamState(NamedTuple):
+    """State of :func:`dadapt_adam`.
+
+    ``count`` counts the updates (it drives the schedules); ``k`` counts those that took
+    a step (the reference's ``k``, which the bias correction uses); ``d`` is the
+    estimate of D; ``numerator_weighted`` is the running numerator r of d̂; ``mu`` is
+    m (which carries λ), ``nu`` is v, ``s`` the weighted gradient sum; ``step_size`` is
+    λ = d·lr (times the bias correction) of the most recent update (before any update:
+    the first update's).
+    """
+
+    count: jax.Array
+    k: jax.Array
+    d: jax.Array
+    numerator_weighted: jax.Array
+    mu: optax.Updates
+    nu: optax.Updates
+    s: optax.Updates
+    step_size: jax.Array
+    hyperparams: _state.HyperparamsState
+
+
+class DAdaptSGDState(NamedTuple):
+    """State of :func:`dadapt_sgd`.
+
+    ``count`` counts the updates (it drives the schedules); ``k`` counts those that took
+    a step; ``d`` is the estimate of D; ``numerator_weighted`` is Σ λᵢ⟨gᵢ, sᵢ⟩;
+    ``g0_norm`` is ‖g₀‖ of the first step (0 before it); ``s`` is Σ λᵢ gᵢ and ``x0``
+    the parameters at ``init``; ``step_size`` is λ = d·lr/‖g₀‖ of the most recent
+    update (before any update, when ‖g₀‖ is not known yet: d₀·lr, the length of the
+    first step).
+    """
+
+    count: jax.Array
+    k: jax.Array
+    d: jax.Array
+    numerator_weighted: jax.Array
+    g0_norm: jax.Array
+    s: optax.Updates
+    x0: optax.Updates
+    step_size: jax.Array
+    hyperparams: _state.HyperparamsState
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _scalar_dtype(params: optax.Params) -> np.dtype:
+    """The dtype of d and the sums: float32, or the widest parameter dtype above it."""
+    dtypes = [_state.compute_dtype(jnp.result_type(p)) for p in jax.tree.leaves(params)]
+    return max(dtypes, key=lambda d: d.itemsize, default=np.dtype(np.float32))
+
+
+def _total(tree: Any, dtype: Any) -> jax.Array:
+    """The sum of a tree of scalars, in ``dtype``."""
+    return sum((leaf.astype(dtype) for leaf in jax.tree.leaves(tree)), jnp.zeros([], dtype))
+
+
+def _grow(d: jax.Array, d_hat: jax.Array, growth_rate: jax.Array) -> jax.Array:
+    """``max(d, min(d̂, d · growth_rate))`` as Python's ``min``/``max`` evaluate it (the
+    reference's arithmetic): a NaN d̂ leaves d as it is."""
+    limit = d * growth_rate
+    capped = jnp.where(limit < d_hat, limit, d_hat)
+    return jnp.where(capped > d, capped, d)
+
+
+def _one_minus_power(t: jax.Array, one_minus_beta: jax.Array) -> jax.Array:
+    """``1 − β^t`` from ``1 − β``, without the cancellation of β = 0.999 in float32."""
+    return -jnp.expm1(t * jnp.log1p(-one_minus_beta))
+
+
+def _check_d0(owner: str, d0: Any) -> Any:
+    if callable(d0):
+        raise ValueError(
+            f"{owner}: d0 must be a number or an array (the initial estimate of D, which "
+            f"the method then raises), got the schedule {d0!r}"
+        )
+    return d0
+
+
+def _check_params(owner: str, params: Any, why: str) -> None:
+    if params is None:
+        raise ValueError(f"{owner}: update needs params ({why}), got params=None")
+
+
+def _select(condition: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` (in the dtype of ``old``) where the scalar ``condition`` holds, else ``old``."""
+    return jax.tree.map(lambda a, b: jnp.where(condition, a.astype(b.dtype), b), new, old)
+
+
+# ------------------------------------------------------------------------- Adam
+
+
+def _adam_denominators(state: DAdaptAdamState, given: dict[str, Any]) -> optax.Updates:
+    """``1 / (√v + ε)``: the factor the update puts on m (which carries λ)."""
+    eps = _state.Values(state.hyperparams, given).value("eps")
+
+    def factor(v: jax.Array) -> jax.Array:
+        dtype = _state.compute_dtype(v.dtype)
+        return 1 / (jnp.sqrt(v.astype(dtype)) + _state.cast(eps, dtype))
+
+    return jax.tree.map(factor, state.nu)
+
+
+register_rate_factor(DAdaptAdamState, lambda state: state.step_size)
+register_preconditioner(DAdaptAdamState, _adam_denominators)
+
+
+def dadapt_adam(
+    learning_rate: ScalarOrSchedule = v.default(1.0),
+    *,
+    b1: float | jax.Array = v.default(0.9),
+    b2: float | jax.Array = v.default(0.999),
+    eps: float | jax.Array = v.default(1e-8),
+    weight_decay: float | jax.Array = v.default(0.0),
+    decouple: bool = False,
+    use_bias_correction: bool = False,
+    d0: float | jax.Array = v.default(1e-6),
+    growth_rate: float | jax.Array = v.default(float("inf")),
+) -> optax.GradientTransformationExtraArgs:
+    """Adam with D-Adaptation: the step size ``d`` is estimated, not given.
+
+    With ``λ_k = d_k · lr`` (times ``√(1 − β2^{k+1}) / (1 − β1^{k+1})`` with bias
+    correction) and ``g`` the gradient (plus ``weight_decay · x`` unless decoupled):
+
+    .. math::
+
+        r_{k+1} = \\sqrt{\\beta_2}\\, r_k + (1 - \\sqrt{\\beta_2})\\,
+            \\lambda_k \\langle g, s_k / (\\sqrt{v_k} + \\epsilon) \\rangle
+
+        m_{k+1} = \\beta_1 m_k + (1 - \\beta_1) \\lambda_k g, \\quad
+        v_{k+1} = \\beta_2 v_k + (1 - \\beta_2) g^2, \\quad
+        s_{k+1} = \\sqrt{\\beta_2}\\, s_k + (1 - \\sqrt{\\beta_2}) \\lambda_k g
+
+        \\hat d = \\frac{r_{k+1}}{(1 - \\sqrt{\\beta_2}) \\|s_{k+1}\\|_1}, \\quad
+        d_{k+1} = \\max(d_k, \\min(\\hat d, d_k \\cdot \\text{growth\\_rate}))
+
+        x_{k+1} = x_k - m_{k+1} / (\\sqrt{v_{k+1}} + \\epsilon)
+            \\;[- \\lambda_k\\, \\text{weight\\_decay}\\; x_k \\text{ if decoupled}]
+
+    The sums and norms run over the whole parameter tree. As in the reference, an update
+    whose ``‖s‖₁`` is 0 (an all-zero gradient before any step) moves nothing and leaves
+    d, r and k as they are, while m, v and s decay as usual; with ``lr = 0`` nothing
+    changes at all.
+
+    Args:
+      learning_rate: the multiplier ``lr`` >= 0 of the estimated step (leave it at 1
+        unless training is unstable): a number, a JAX array or a schedule.
+      b1: β1 in [0, 1).
+      b2: β2 in [0, 1).
+      eps: ε >= 0, added to √v.
+      weight_decay: >= 0; added to the gradient (L2), or with ``decouple`` subtracted
+        as ``λ · weight_decay · x`` (AdamW).
+      decouple: decoupled (AdamW) weight decay.
+      use_bias_correction: Adam's bias correction, folded into λ.
+      d0: the initial estimate of D, > 0.
+      growth_rate: the most d may grow in one step, as a factor >= 1 (inf: no limit;
+        e.g. 1.02 for a warm-up).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; its ``update`` needs ``params`` when
+      ``weight_decay`` is not 0. :func:`lrjax.current_learning_rate` reports λ and
+      :func:`lrjax.effective_learning_rates` ``λ / (√v + ε)``.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, lrjax
+      >>> tx = lrjax.dadapt_adam()
+      >>> params = jnp.array([1.0, -2.0]); state = tx.init(params)
+      >>> for _ in range(50):  # J = ‖x‖²/2, the gradient is x
+      ...     updates, state = tx.update(params, state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> bool(state.d > 1e-3)  # d rose from d0 = 1e-6
+      True
+
+    reference: ``dadaptation.DAdaptAdam(params, lr, betas=(b1, b2), eps, weight_decay,
+    decouple=decouple, use_bias_correction=use_bias_correction, d0=d0,
+    growth_rate=growth_rate)`` (its ``log_every`` and ``fsdp_in_use`` are logging and
+    distributed-training settings; under ``jax.jit`` the sums are global already).
+
+    References:
+      Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation", ICML 2023,
+      https://arxiv.org/abs/2301.07733
+    """
+    owner = "dadapt_adam"
+    hp = _state.check_hyperparams(
+        owner,
+        learning_rate=learning_rate,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        weight_decay=weight_decay,
+        d0=_check_d0(owner, d0),
+        growth_rate=growth_rate,
+    )
+    decouple = v.check_flag(owner, "decouple", decouple)
+    use_bias_correction = v.check_flag(owner, "use_bias_correction", use_bias_correction)
+    decays = not _state.is_zero(hp["weight_decay"])
+    d0 = hp.pop("d0")
+    if not decays:
+        del hp["weight_decay"]  # a held zero leaves the decay out
+    hyperparams = _state.Hyperparams(**hp)
+    guard = _state.may_be_zero(hp["eps"])
+
+    def step_size(d: jax.Array, k: jax.Array, values: _state.Values) -> jax.Array:
+        """λ = d · lr, times √(1 − β2^{k+1}) / (1 − β1^{k+1}) with bias correction."""
+        dtype = d.dtype
+        rate = d * _state.cast(values.value("learning_rate"), dtype)
+        if not use_bias_correction:
+            return rate
+        t = k.astype(dtype) + 1  # k may be saturated at the int32 maximum
+        correction1 = _one_minus_power(t, _state.cast(values.complement("b1"), dtype))
+        correction2 = _one_minus_power(t, _state.cast(values.complement("b2"), dtype))
+        return rate * jnp.sqrt(correction2) / correction1
+
+    def init_fn(params: optax.Params) -> DAdaptAdamState:
+        dtype = _scalar_dtype(params)
+        count = _state.zeros_count()
+        held = hyperparams.init()
+        d = _state.fresh(d0, dtype)
+        return DAdaptAdamState(
+            count=count,
+            k=_state.zeros_count(),
+            d=d,
+            numerator_weighted=jnp.zeros([], dtype),
+            mu=_state.full_like(params, 0),
+            nu=_state.full_like(params, 0),
+            s=_state.full_like(params, 0),
+            step_size=step_size(d, count, hyperparams.read(held, count)),
+            hyperparams=held,
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        if decays:
+            _check_params(owner, params, "weight decay")
+        values = hyperparams.read(state.hyperparams, state.count)
+        dtype = state.d.dtype
+        scalar = lambda name: _state.cast(values.value(name), dtype)
+        b1, b2, eps = scalar("b1"), scalar("b2"), scalar("eps")
+        one_minus_b1 = _state.cast(values.complement("b1"), dtype)
+        one_minus_b2 = _state.cast(values.complement("b2"), dtype)
+        sqrt_b2 = jnp.sqrt(b2)
+        one_minus_sqrt_b2 = one_minus_b2 / (1 + sqrt_b2)  # 1 − √β2 without cancellation
+        decay = scalar("weight_decay") if decays else jnp.zeros([], dtype)
+        dlr = step_size(state.d, state.k, values)
+        # The reference updates nothing, not even m, v and s, when lr is 0.
+        active = scalar("learning_rate") > 0
+        m_scale, s_scale = dlr * one_minus_b1, dlr * one_minus_sqrt_b2
+
+        def accumulate(g, p, m, v, s):
+            cd = _state.compute_dtype(g.dtype)
+            g = g.astype(cd)
+            if decays and not decouple:
+                g = g + _state.cast(decay, cd) * p.astype(cd)
+            m, v, s = m.astype(cd), v.astype(cd), s.astype(cd)
+            denom = jnp.sqrt(v) + _state.cast(eps, cd)
+            inner = jnp.vdot(g, _state.safe_divide(s, denom, guard))  # ⟨g, s_k/(√v_k + ε)⟩
+            m = _state.cast(b1, cd) * m + _state.cast(m_scale, cd) * g
+            v = _state.cast(b2, cd) * v + _state.cast(one_minus_b2, cd) * jnp.square(g)
+            s = _state.cast(sqrt_b2, cd) * s + _state.cast(s_scale, cd) * g
+            return inner, jnp.sum(jnp.abs(s)), m, v, s
+
+        # Without weight decay the parameters are not read: the gradients hold their place.
+        params_or_grads = params if params is not None else updates
+        results = jax.tree.map(accumulate, updates, params_or_grads, state.mu, state.nu, state.s)
+        inner, l1, mu, nu, s = _state.unzip(updates, results, 5)
+        mu, nu, s = (
+            _select(active, new, old) for new, old in ((mu, state.mu), (nu, state.nu), (s, state.s))
+        )
+        s_l1 = jnp.where(active, _total(l1, dtype), 0)
+        numerator = sqrt_b2 * state.numerator_weighted + one_minus_sqrt_b2 * dlr * _total(
+            inner, dtype
+        )
+        # The reference returns before the step when ‖s‖₁ = 0: nothing to estimate from.
+        moves = s_l1 != 0
+        d_hat = numerator / (one_minus_sqrt_b2 * jnp.where(moves, s_l1, 1))
+        d = _grow(state.d, d_hat, scalar("growth_rate"))
+        shrink = decay * dlr  # decoupled decay: x ← x − λ · weight_decay · x
+
+        def step(g, p, m, v):
+            cd = _state.compute_dtype(g.dtype)
+            m, v = m.astype(cd), v.astype(cd)
+            u = -_state.safe_divide(m, jnp.sqrt(v) + _state.cast(eps, cd), guard)
+            if decays and decouple:
+                u = u - _state.cast(shrink, cd) * p.astype(cd)
+            return jnp.where(moves, u, 0).astype(g.dtype)
+
+        new_updates = jax.tree.map(step, updates, params_or_grads, mu, nu)
+        new_state = DAdaptAdamState(
+            count=_state.increment(state.count),
+            k=jnp.where(moves, _state.increment(state.k), state.k),
+            d=jnp.where(moves, d, state.d),
+            numerator_weighted=jnp.where(moves, numerator, state.numerator_weighted),
+            mu=mu,
+            nu=nu,
+            s=s,
+            step_size=dlr,
+            hyperparams=values.state,
+        )
+        return new_updates, new_state
+
+    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+
+
+# -------------------------------------------------------------------------- SGD
+
+
+def _sgd_factors(state: DAdaptSGDState, given: dict[str, Any]) -> optax.Updates:
+    """SGD rescales nothing: every parameter's gradient is scaled by λ."""
+    del given
+    return jax.tree.map(lambda s: jnp.ones_like(s, _state.compute_dtype(s.dtype)), state.s)
+
+
+register_rate_factor(DAdaptSGDState, lambda state: state.step_size)
+register_preconditioner(DAdaptSGDState, _sgd_factors)
+
+
+def dadapt_sgd(
+    learning_rate: ScalarOrSchedule = v.default(1.0),
+    *,
+    momentum: float | jax.Array = v.default(0.0),
+    weight_decay: float | jax.Array = v.default(0.0),
+    d0: float | jax.Array = v.default(1e-6),
+    growth_rate: float | jax.Array = v.default(float("inf")),
+) -> optax.GradientTransformationExtraArgs:
+    """SGD with D-Adaptation (dual averaging): the step size ``d`` is estimated.
+
+    With ``λ_k = d_k · lr / ‖g_0‖`` (``g_0`` the first gradient) and ``g`` the gradient
+    plus ``weight_decay · x``:
+
+    .. math::
+
+        r_{k+1} = r_k + \\lambda_k \\langle g, s_k \\rangle, \\qquad
+        s_{k+1} = s_k + \\lambda_k g
+
+        \\hat d = \\frac{2\\, r_{k+1}}{\\|s_{k+1}\\|_2}, \\qquad
+        d_{k+1} = \\max(d_k, \\min(\\hat d, d_k \\cdot \\text{growth\\_rate}))
+
+        z_{k+1} = x_0 - s_{k+1}, \\qquad
+        x_{k+1} = \\mu\\, x_k + (1 - \\mu)\\, z_{k+1}
+
+    where μ is ``momentum`` (primal averaging) and the sums and norms run over the whole
+    parameter tree. ``‖g_0‖`` is the norm of the first gradient without the weight
+    decay, as the reference computes it.
+
+    The reference raises ``ZeroDivisionError`` on an all-zero first gradient (``‖g_0‖``
+    = 0) and ``UnboundLocalError`` when ``lr`` is 0; in both cases nothing of its state
+    has changed. Here such an update moves nothing and changes nothing but ``count``;
+    the next non-zero gradient is the first.
+
+    Args:
+      learning_rate: the multiplier ``lr`` >= 0 of the estimated step (leave it at 1
+        unless training is unstable): a number, a JAX array or a schedule.
+      momentum: μ in [0, 1).
+      weight_decay: >= 0, added to the gradient (L2).
+      d0: the initial estimate of D, > 0.
+      growth_rate: the most d may grow in one step, as a factor >= 1 (inf: no limit).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; its ``update`` needs ``params``.
+      :func:`lrjax.current_learning_rate` reports λ, and
+      :func:`lrjax.effective_learning_rates` λ for every parameter.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, lrjax
+      >>> tx = lrjax.dadapt_sgd(momentum=0.9)
+      >>> params = jnp.array([1.0, -2.0]); state = tx.init(params)
+      >>> for _ in range(50):  # J = ‖x‖²/2, the gradient is x
+      ...     updates, state = tx.update(params, state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> bool(state.d > 1e-3)  # d rose from d0 = 1e-6
+      True
+
+    reference: ``dadaptation.DAdaptSGD(params, lr, momentum, weight_decay, d0=d0,
+    growth_rate=growth_rate)`` (its ``log_every`` and ``fsdp_in_use`` are logging and
+    distributed-training settings; under ``jax.jit`` the sums are global already).
+
+    References:
+      Defazio & Mishchenko, "Learning-Rate-Free Learning by D-Adaptation", ICML 2023,
+      https://arxiv.org/abs/2301.07733
+    """
+    owner = "dadapt_sgd"
+    hp = _state.check_hyperparams(
+        owner,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        d0=_check_d0(owner, d0),
+        growth_rate=growth_rate,
+    )
+    if not callable(hp["momentum"]) and v.is_concrete(hp["momentum"]) and hp["momentum"] >= 1:
+        # momentum 1 would never move the parameters (x ← x).
+        raise ValueError(f"{owner}: momentum must be in [0, 1), got {v.show(momentum)}")
+    decays = not _state.is_zero(hp["weight_decay"])
+    d0 = hp.pop("d0")
+    if not decays:
+        del hp["weight_decay"]  # a held zero leaves the decay out
+    hyperparams = _state.Hyperparams(**hp)
+
+    def init_fn(params: optax.Params) -> DAdaptSGDState:
+        dtype = _scalar_dtype(params)
+        count = _state.zeros_count()
+        held = hyperparams.init()
+        d = _state.fresh(d0, dtype)
+        rate = _state.cast(hyperparams.read(held, count).value("learning_rate"), dtype)
+        return DAdaptSGDState(
+            count=count,
+            k=_state.zeros_count(),
+            d=d,
+            numerator_weighted=jnp.zeros([], dtype),
+            g0_norm=jnp.zeros([], dtype),
+            s=_state.full_like(params, 0),
+            x0=jax.tree.map(lambda p: _state.fresh(p, _state.state_dtype(p.dtype)), params),
+            step_size=d * rate,
+            hyperparams=held,
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        _check_params(owner, params, "the step averages them with x0 − s")
+        values = hyperparams.read(state.hyperparams, state.count)
+        dtype = state.d.dtype
+        scalar = lambda name: _state.cast(values.value(name), dtype)
+        lr, momentum = scalar("learning_rate"), scalar("momentum")
+        decay = scalar("weight_decay") if decays else jnp.zeros([], dtype)
+
+        # ‖g_0‖ is measured at the first step, on the gradient without the weight decay.
+        squares = jax.tree.map(lambda g: jnp.sum(jnp.square(g.astype(dtype))), updates)
+        first_norm = jnp.sqrt(_total(squares, dtype))
+        g0_norm = jnp.where(state.k == 0, first_norm, state.g0_norm)
+        known = g0_norm > 0
+        dlr = state.d * lr / jnp.where(known, g0_norm, 1)
+        active = (lr > 0) & known
+
+        def accumulate(g, p, s):
+            cd = _state.compute_dtype(g.dtype)
+            g = g.astype(cd)
+            if decays:
+                g = g + _state.cast(decay, cd) * p.astype(cd)
+            s = s.astype(cd)
+            inner = jnp.vdot(g, s)  # ⟨g, s_k⟩
+            s = s + _state.cast(dlr, cd) * g
+            return inner, jnp.sum(jnp.square(s)), s
+
+        inner, squares, s = _state.unzip(
+            updates, jax.tree.map(accumulate, updates, params, state.s), 3
+        )
+        s = _select(active, s, state.s)
+        s_squared = jnp.where(active, _total(squares, dtype), 0)
+        numerator = state.numerator_weighted + dlr * _total(inner, dtype)
+        # ‖s‖ = 0: nothing to estimate from (the reference divides by it and raises).
+        moves = s_squared != 0
+        d_hat = 2 * numerator / jnp.sqrt(jnp.where(moves, s_squared, 1))
+        d = _grow(state.d, d_hat, scalar("growth_rate"))
+        ck = 1 - momentum
+
+        def step(g, p, x0, s):
+            cd = _state.compute_dtype(g.dtype)
+            z = x0.astype(cd) - s.astype(cd)
+            u = _state.cast(ck, cd) * (z - p.astype(cd))  # x ← μ x + (1 − μ) z
+            return jnp.where(moves, u, 0).astype(g.dtype)
+
+        new_updates = jax.tree.map(step, updates, params, state.x0, s)
+        new_state = DAdaptSGDState(
+            count=_state.increment(state.count),
+            k=jnp.where(moves, _state.increment(state.k), state.k),
+            d=jnp.where(moves, d, state.d),
+            numerator_weighted=jnp.where(moves, numerator, state.numerator_weighted),
+            g0_norm=jnp.where(moves, g0_norm, state.g0_norm),
+            s=s,
+            x0=state.x0,
+            step_size=jnp.where(known, dlr, state.step_size),
+            hyperparams=values.state,
+        )
+        return new_updates, new_state
+
+    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))

@@ -1,0 +1,351 @@
+"""Prodigy: Adam whose step size D estimates the distance to the solution online."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from lrjax import _base, _state
+from lrjax import _validation as v
+from lrjax._adam import _bias_correction
+from lrjax._base import ScalarOrSchedule
+from lrjax._inspect import register_preconditioner, register_rate_factor
+
+
+class ProdigyState(NamedTuple):
+    """State of :func:`prodigy`.
+
+    * ``count``: the updates called; schedules are evaluated at it.
+    * ``k``: the steps taken, the reference's ``k``; an update skipped because
+      ``‖s‖₁ = 0`` or the rate is 0 does not advance it. The bias correction uses it.
+    * ``exp_avg``: m, the running average of ``d·g``; ``exp_avg_sq``: v, of ``d²·g²``.
+    * ``s``: the running weighted sum of the gradients; ``p0``: the initial parameters
+      x₀. Both hold every ``slice_p``-th entry of each flattened parameter (with
+      ``slice_p=1``: the whole parameter, in its shape).
+    * ``d``: the estimate D; ``d_max``: the largest estimate d̂ so far (at least d₀);
+      ``d_numerator``: r, the weighted sum of ``⟨g, x₀ − x⟩``.
+    * ``step_size``: ``d·lr·(bias correction)``, the reference's ``dlr``, that the most
+      recent update computed (a skipped update applies none: it is then the step size the
+      next update applies at the same rate); before any update, the first update's.
+    * ``hyperparams``: the float hyperparameters held (see :func:`lrjax.set_hyperparams`).
+    """
+
+    count: jax.Array
+    k: jax.Array
+    exp_avg: optax.Updates
+    exp_avg_sq: optax.Updates
+    s: optax.Updates
+    p0: optax.Updates
+    d: jax.Array
+    d_max: jax.Array
+    d_numerator: jax.Array
+    step_size: jax.Array
+    hyperparams: _state.HyperparamsState
+
+
+def _python_max(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Python's ``max(a, b)``: ``a`` unless ``b > a``, so a NaN ``b`` is ignored."""
+    return jnp.where(b > a, b, a)
+
+
+def _python_min(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Python's ``min(a, b)``: ``a`` unless ``b < a``."""
+    return jnp.where(b < a, b, a)
+
+
+def _preconditioner(state: ProdigyState, given: dict[str, Any]) -> optax.Updates:
+    """The per-parameter factor of the step: ``1/(√v + d·ε)`` on m, or with β1 = 0
+    ``d/(√v + d·ε)`` on the gradient."""
+    hp = _state.Values(state.hyperparams, given)
+    d = state.d
+    eps = _state.cast(hp.value("eps"), d.dtype)
+    scale = jnp.where(_state.cast(hp.value("b1"), d.dtype) > 0, jnp.ones_like(d), d)
+
+    def rate(v: jax.Array) -> jax.Array:
+        dtype = _state.compute_dtype(v.dtype)
+        return _state.cast(scale, dtype) / (jnp.sqrt(v.astype(dtype)) + _state.cast(d * eps, dtype))
+
+    return jax.tree.map(rate, state.exp_avg_sq)
+
+
+register_rate_factor(ProdigyState, lambda state: state.step_size)
+register_preconditioner(ProdigyState, _preconditioner)
+
+
+def prodigy(
+    learning_rate: ScalarOrSchedule = v.default(1.0),
+    *,
+    b1: float | jax.Array = v.default(0.9),
+    b2: float | jax.Array = v.default(0.999),
+    b3: float | jax.Array | None = None,
+    eps: float | jax.Array = v.default(1e-8),
+    weight_decay: float | jax.Array = v.default(0.0),
+    decouple: bool = True,
+    use_bias_correction: bool = False,
+    safeguard_warmup: bool = False,
+    d0: float | jax.Array = v.default(1e-6),
+    d_coef: float | jax.Array = v.default(1.0),
+    growth_rate: float | jax.Array = v.default(float("inf")),
+    slice_p: int = v.default(1),
+) -> optax.GradientTransformationExtraArgs:
+    """Prodigy (Mishchenko & Defazio, 2024): Adam with a learned step size D.
+
+    At step k, with gradient g and parameters x (x₀ those given to ``init``), as the
+    reference implements the paper's Adam variant:
+
+    .. math::
+
+        \\lambda_k = d_k\\, \\eta_k\\, \\frac{\\sqrt{1 - \\beta_2^{k+1}}}{1 - \\beta_1^{k+1}}
+        \\quad (\\text{without bias correction: } d_k \\eta_k)
+
+        m_{k+1} = \\beta_1 m_k + (1 - \\beta_1)\\, d_k g_k, \\qquad
+        v_{k+1} = \\beta_2 v_k + (1 - \\beta_2)\\, d_k^2 g_k^2
+
+        r_{k+1} = \\beta_3 r_k + \\frac{d_k}{d_0} \\lambda_k \\langle g_k, x_0 - x_k \\rangle,
+        \\qquad
+        s_{k+1} = \\beta_3 s_k + \\frac{d_k}{d_0} \\lambda_k\\, g_k
+
+        \\hat d_{k+1} = c\\, \\frac{r_{k+1}}{\\lVert s_{k+1} \\rVert_1}, \\qquad
+        d^{\\max}_{k+1} = \\max(d^{\\max}_k, \\hat d_{k+1})
+
+        d_{k+1} = \\min\\bigl(d^{\\max}_{k+1},\\ \\gamma \\cdot
+        (\\max(d_k, \\hat d_{k+1}) \\text{ if } d_k = d_0 \\text{ else } d_k)\\bigr)
+
+        x_{k+1} = x_k - \\lambda_k \\frac{m_{k+1}}{\\sqrt{v_{k+1}} + d_{k+1} \\epsilon}
+        - \\lambda_k w\\, x_k
+
+    with β₃ = √β₂ by default, c = ``d_coef``, γ = ``growth_rate`` and w =
+    ``weight_decay`` (decoupled; with ``decouple=False`` it is added to the gradient,
+    ``g ← g + w x``, instead). ``safeguard_warmup`` puts ``d_k`` in place of ``λ_k`` in
+    s. With β₁ = 0 the step is ``λ_k d_{k+1} g_k / (√v + d_{k+1} ε)``. The inner product
+    and s use every ``slice_p``-th entry of each flattened parameter; r and ‖s‖₁ are
+    sums over all parameters. When ``‖s_{k+1}‖₁ = 0`` (the first gradient is zero) the
+    update is zero and only m, v and s move: D, r and k stay (the reference returns
+    early); a zero rate skips the update entirely.
+
+    The first steps, about d₀·η, must be resolvable next to the parameters: bf16
+    parameters of order 1 do not move by 1e-6, so D never grows (in the reference too);
+    raise ``d0`` or keep float32 master weights.
+
+    Args:
+      learning_rate: η, a multiplier of the estimated step size (1 unless unstable): a
+        number, a JAX array or a schedule.
+      b1: β1 in [0, 1).
+      b2: β2 in [0, 1).
+      b3: β3 in [0, 1) for r and s; None for √β2.
+      eps: ε >= 0, scaled by d in the denominator (0: a zero step where v = 0).
+      weight_decay: w >= 0; held also when 0, so :func:`lrjax.set_hyperparams` can
+        change it later, as the reference's ``param_groups``.
+      decouple: AdamW-style decay ``−λ_k w x_k``; False: L2, added to the gradient.
+      use_bias_correction: Adam's bias correction in λ_k.
+      safeguard_warmup: leave the rate out of s, against a small rate in warm-up.
+      d0: the initial estimate d₀ > 0.
+      d_coef: c > 0, a multiplier of the estimate.
+      growth_rate: γ >= 1, the most d may grow in one step (inf: unlimited).
+      slice_p: estimate D from every ``slice_p``-th entry of each parameter (saves
+        memory; 1 is exact Prodigy).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; its ``update`` needs ``params``.
+      :func:`lrjax.current_learning_rate` reports λ_k, the step size applied.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optax, lrjax
+      >>> tx = lrjax.prodigy()
+      >>> params = jnp.array([3.0, -2.0]); state = tx.init(params)
+      >>> for _ in range(50):
+      ...     updates, state = tx.update(params, state, params)  # J = ‖x‖²/2, g = x
+      ...     params = optax.apply_updates(params, updates)
+      >>> bool(state.d > 1.0)  # d grew from 1e-6 to the distance to the minimum
+      True
+
+    reference: ``prodigyopt.Prodigy(params, lr, betas=(b1, b2), beta3=b3, eps,
+    weight_decay, decouple, use_bias_correction, safeguard_warmup, d0, d_coef,
+    growth_rate, slice_p=slice_p)`` (prodigyopt 1.1.2).
+
+    References:
+      Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free
+      Learner", ICML 2024, https://arxiv.org/abs/2306.06101
+    """
+    owner = "prodigy"
+    if eps is None:
+        raise ValueError(
+            f"{owner}: eps must be a real number >= 0, got None (the eps=None variant of "
+            "later prodigyopt releases is not in prodigyopt 1.1.2)"
+        )
+    values = dict(
+        learning_rate=learning_rate,
+        b1=b1,
+        b2=b2,
+        eps=eps,
+        weight_decay=weight_decay,
+        d0=d0,
+        d_coef=d_coef,
+        growth_rate=growth_rate,
+    )
+    if b3 is not None:
+        values["b3"] = b3
+    hp = _state.check_hyperparams(owner, **values)
+    flags = dict(
+        decouple=v.check_flag(owner, "decouple", decouple),
+        use_bias_correction=v.check_flag(owner, "use_bias_correction", use_bias_correction),
+        safeguard_warmup=v.check_flag(owner, "safeguard_warmup", safeguard_warmup),
+    )
+    slice_p = v.check_integer(owner, "slice_p", slice_p, 1)
+    return _base.public(owner, _prodigy(hp, slice_p=slice_p, **flags))
+
+
+def _prodigy(
+    hp: dict[str, Any],
+    *,
+    decouple: bool,
+    use_bias_correction: bool,
+    safeguard_warmup: bool,
+    slice_p: int,
+) -> optax.GradientTransformationExtraArgs:
+    """:func:`prodigy` from checked hyperparameters."""
+    # The decay is always held, 0 included, so it can be set later as in the reference's
+    # param_groups; a zero decay changes nothing (θ − 0·θ = θ, g + 0·θ = g exactly).
+    hyperparams = _state.Hyperparams(**hp)
+    has_b3 = "b3" in hp
+    guard = _state.may_be_zero(hp["eps"])
+
+    def sliced(x: jax.Array) -> jax.Array:
+        return x if slice_p == 1 else jnp.ravel(x)[::slice_p]
+
+    def scalar_dtype(params: optax.Params) -> Any:
+        """The widest parameter dtype, float32 at least: the dtype of D and its sums."""
+        dtypes = [_state.compute_dtype(leaf.dtype) for leaf in jax.tree.leaves(params)]
+        return max([jnp.dtype(jnp.float32), *dtypes], key=lambda dtype: dtype.itemsize)
+
+    def step_size(hp: _state.Values, d: jax.Array, k: jax.Array) -> jax.Array:
+        """λ_k = d·η·(bias correction) for step ``k`` (0-based)."""
+        dtype = d.dtype
+        lr = _state.cast(hp.value("learning_rate"), dtype)
+        if not use_bias_correction:
+            return d * lr
+        t = _state.increment(k)
+        correction2 = _bias_correction(t, hp.complement("b2"), dtype)
+        correction1 = _bias_correction(t, hp.complement("b1"), dtype)
+        return d * lr * (jnp.sqrt(correction2) / correction1)
+
+    def init_fn(params: optax.Params) -> ProdigyState:
+        dtype = scalar_dtype(params)
+        hp_state = hyperparams.init()
+        hp = _state.Values(hp_state, hyperparams.given)
+        d = _state.fresh(_state.cast(hp.value("d0"), dtype), dtype)
+        k = _state.zeros_count()
+        return ProdigyState(
+            count=_state.zeros_count(),
+            k=k,
+            exp_avg=_state.full_like(params, 0),
+            exp_avg_sq=_state.full_like(params, 0),
+            s=_state.full_like(jax.tree.map(sliced, params), 0),
+            p0=jax.tree.map(lambda p: _state.fresh(sliced(p), _state.state_dtype(p.dtype)), params),
+            d=d,
+            d_max=_state.fresh(d, dtype),
+            d_numerator=jnp.zeros([], dtype),
+            step_size=step_size(hp, d, k),
+            hyperparams=hp_state,
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError(
+                "prodigy: update needs params (Prodigy measures the distance travelled "
+                "from the initial parameters), got params=None"
+            )
+        hp = hyperparams.read(state.hyperparams, state.count)
+        dtype = state.d.dtype
+        value = lambda name: _state.cast(hp.value(name), dtype)
+        lr, b1, b2, d0 = value("learning_rate"), value("b1"), value("b2"), value("d0")
+        b3 = value("b3") if has_b3 else _state.cast(jnp.sqrt(hp.value("b2")), dtype)
+        one_minus_b1 = _state.cast(hp.complement("b1"), dtype)
+        one_minus_b2 = _state.cast(hp.complement("b2"), dtype)
+        wd = value("weight_decay")
+        d = state.d
+        dlr = step_size(hp, d, state.k)
+        weight = (d / d0) * dlr  # of this step in r (and in s unless safeguard_warmup)
+        s_weight = (d / d0) * d if safeguard_warmup else weight
+        m_weight, v_weight = d * one_minus_b1, d * d * one_minus_b2
+
+        def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
+            dtype = _state.compute_dtype(g.dtype)
+            g = g.astype(dtype)
+            if not decouple:  # L2: the decay joins the gradient
+                g = g + _state.cast(wd, dtype) * p.astype(dtype)
+            return g
+
+        def accumulate(g, p, p0, m, v, s):
+            g = gradient(g, p)
+            c = lambda x: _state.cast(x, g.dtype)
+            g_sliced = sliced(g)
+            distance = p0.astype(g.dtype) - sliced(p.astype(g.dtype))
+            product = jnp.sum(g_sliced * distance)
+            m = c(b1) * m.astype(g.dtype) + c(m_weight) * g
+            v = c(b2) * v.astype(g.dtype) + c(v_weight) * g * g
+            s = c(b3) * s.astype(g.dtype) + c(s_weight) * g_sliced
+            return m, v, s, product.astype(dtype), jnp.sum(jnp.abs(s)).astype(dtype)
+
+        moved = jax.tree.map(
+            accumulate, updates, params, state.p0, state.exp_avg, state.exp_avg_sq, state.s
+        )
+        m, v, s, products, norms = _state.unzip(updates, moved, 5)
+        m, v = _state.cast_like(m, state.exp_avg), _state.cast_like(v, state.exp_avg_sq)
+        s = _state.cast_like(s, state.s)
+        zero = jnp.zeros([], dtype)
+        numerator = b3 * state.d_numerator + weight * sum(jax.tree.leaves(products), zero)
+        denominator = sum(jax.tree.leaves(norms), zero)
+        # The reference updates nothing at a zero rate, and returns before the step when
+        # ‖s‖₁ = 0 (a zero first gradient): m, v and s have moved, nothing else has.
+        active = lr > 0
+        taken = active & (denominator != 0)
+
+        d_hat = value("d_coef") * numerator / jnp.where(taken, denominator, 1)
+        d_new = jnp.where(d == d0, _python_max(d, d_hat), d)
+        d_max = _python_max(state.d_max, d_hat)
+        d_new = _python_min(d_max, d_new * value("growth_rate"))
+
+        momentum = b1 > 0
+        scale = jnp.where(momentum, dlr, dlr * d_new)
+        eps_term = d_new * value("eps")
+        decay_step = wd * dlr
+
+        def step(g, p, m, v):
+            g = gradient(g, p)
+            dtype = g.dtype
+            direction = jnp.where(momentum, m.astype(dtype), g)
+            denom = jnp.sqrt(v.astype(dtype)) + _state.cast(eps_term, dtype)
+            u = -_state.cast(scale, dtype) * _state.safe_divide(direction, denom, guard)
+            if decouple:
+                # The decayed θ(1 − λw) is rounded to θ's dtype before the step is added,
+                # as torch's in-place update does: in float32 the first steps are a few
+                # ulps of θ, and where θ rounds moves ⟨g, x₀ − x⟩ and so D.
+                x = p.astype(dtype)
+                decayed = (x - _state.cast(decay_step, dtype) * x).astype(p.dtype)
+                u = (decayed.astype(dtype) - x) + u
+            return jnp.where(taken, u, jnp.zeros_like(u))
+
+        new_updates = jax.tree.map(step, updates, params, m, v)
+        new_updates = _state.cast_like(new_updates, updates)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+        new_state = ProdigyState(
+            count=_state.increment(state.count),
+            k=jnp.where(taken, _state.increment(state.k), state.k),
+            exp_avg=keep(m, state.exp_avg),
+            exp_avg_sq=keep(v, state.exp_avg_sq),
+            s=keep(s, state.s),
+            p0=state.p0,
+            d=jnp.where(taken, d_new, d),
+            d_max=jnp.where(taken, d_max, state.d_max),
+            d_numerator=jnp.where(taken, numerator, state.d_numerator),
+            step_size=dlr,
+            hyperparams=hp.state,
+        )
+        return new_updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
