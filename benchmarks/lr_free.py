@@ -225,7 +225,9 @@ def _stepper(tx: optax.GradientTransformation, size: int, leaves: int, steps: in
     step = jax.jit(step, donate_argnums=(0, 1))
     params = _tree(size, leaves, 0)
     grads = _tree(size, leaves, 1)
-    carry = [params, tx.init(params)]
+    # optax.contrib's states share buffers with the params (donating both then fails):
+    # fresh copies, as a user of it must make.
+    carry = [params, jax.tree.map(lambda x: jnp.array(x, copy=True), tx.init(params))]
     carry[0], carry[1] = step(*carry, grads)  # compile
     jax.block_until_ready(carry)
 
