@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 
 DESCRIPTION = """\
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from lrjax import _demo
 
     # Progress lines appear as the demo goes, also when stdout is a pipe or a file.
-    if hasattr(sys.stdout, "reconfigure"):
+    if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     return _demo.run(out=args.out, steps=args.steps, seed=args.seed)
 

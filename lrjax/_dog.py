@@ -259,7 +259,6 @@ def _dog(
         hp = hyperparams.read(state.hyperparams, state.count)
         dtype = _scalar_dtype(state.x0)
         first = state.count == 0
-        x0 = jax.tree.map(lambda p, x: jnp.where(first, p.astype(x.dtype), x), params, state.x0)
 
         def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
             compute = _state.compute_dtype(g.dtype)
@@ -270,21 +269,33 @@ def _dog(
 
         grads = jax.tree.map(gradient, updates, params)
         sum_squares = _leaf_sum_squares(grads, dtype)
-        distances = _leaf_norms(jax.tree.map(_difference, params, x0), dtype)
-        norms = _leaf_norms(params, dtype)
         if not layerwise:  # all parameters as one vector
-            sum_squares, distances, norms = jnp.sum(sum_squares), _norm(distances), _norm(norms)
-
-        if has_init_eta:
-            r_eps = jnp.zeros_like(norms)
-        else:
-            r_eps = _state.cast(hp.value("reps_rel"), dtype) * (1 + norms)
-        eps = _state.cast(hp.value("eps"), dtype)
+            sum_squares = jnp.sum(sum_squares)
         old_r, old_sum = state.r_max, state.sum_sq_grads
         if layerwise:
             old_r = _stack(jax.tree.leaves(old_r), dtype)
             old_sum = _stack(jax.tree.leaves(old_sum), dtype)
-        r_max = jnp.where(first, r_eps, jnp.maximum(old_r, distances))
+
+        # The first update and the later ones read different arrays: a branch on the
+        # count, not a select over whole arrays, so each update makes one pass only.
+        def first_update() -> tuple[optax.Params, jax.Array]:
+            # x_0 is taken now: the distance travelled is 0, so r̄ = r_ε.
+            x0 = jax.tree.map(lambda p, x: _state.fresh(p, x.dtype), params, state.x0)
+            if has_init_eta:
+                return x0, jnp.zeros_like(old_r)
+            norms = _leaf_norms(params, dtype)
+            if not layerwise:
+                norms = _norm(norms)
+            return x0, _state.cast(hp.value("reps_rel"), dtype) * (1 + norms)
+
+        def later_update() -> tuple[optax.Params, jax.Array]:
+            distances = _leaf_norms(jax.tree.map(_difference, params, state.x0), dtype)
+            if not layerwise:
+                distances = _norm(distances)
+            return state.x0, jnp.maximum(old_r, distances)
+
+        x0, r_max = jax.lax.cond(first, first_update, later_update)
+        eps = _state.cast(hp.value("eps"), dtype)
         sum_sq_grads = jnp.where(first, eps, old_sum) + sum_squares
         eta = _step_sizes(_state.cast(hp.value("learning_rate"), dtype), r_max, sum_sq_grads)
         if has_init_eta:
