@@ -270,8 +270,26 @@ def _prodigy(
         d = state.d
         dlr = step_size(hp, d, state.k)
         weight = (d / d0) * dlr  # of this step in r (and in s unless safeguard_warmup)
-        s_weight = (d / d0) * d if safeguard_warmup else weight
-        m_weight, v_weight = d * one_minus_b1, d * d * one_minus_b2
+        # The reference updates nothing at a zero rate, and returns before the step when
+        # ‖s‖₁ = 0 (a zero first gradient): m, v and s have moved, nothing else has.
+        active = lr > 0
+
+        # The scalars the elementwise passes use come out of conditionals, computed once:
+        # XLA would otherwise fuse their arithmetic (flags included) into each pass and
+        # redo it per entry, which also keeps the final pass from vectorising. So the
+        # flags are made inside the branches: a value the conditional only passes through
+        # would be computed in the passes again.
+        def moving() -> tuple[jax.Array, ...]:
+            s_weight = (d / d0) * d if safeguard_warmup else weight
+            return b1, d * one_minus_b1, b2, d * d * one_minus_b2, b3, s_weight, jnp.array(True)
+
+        def resting() -> tuple[jax.Array, ...]:  # (1, 0): m, v and s stay
+            one, zero = jnp.ones([], dtype), jnp.zeros([], dtype)
+            return one, zero, one, zero, one, zero, jnp.array(False)
+
+        m_decay, m_weight, v_decay, v_weight, s_decay, s_weight, moves = jax.lax.cond(
+            active, moving, resting
+        )
 
         def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
             dtype = _state.compute_dtype(g.dtype)
@@ -286,41 +304,51 @@ def _prodigy(
             g_sliced = sliced(g)
             distance = p0.astype(g.dtype) - sliced(p.astype(g.dtype))
             product = jnp.sum(g_sliced * distance)
-            m = c(b1) * m.astype(g.dtype) + c(m_weight) * g
-            v = c(b2) * v.astype(g.dtype) + c(v_weight) * g * g
-            s = c(b3) * s.astype(g.dtype) + c(s_weight) * g_sliced
-            return m, v, s, product.astype(dtype), jnp.sum(jnp.abs(s)).astype(dtype)
+            # The selects keep the buffers exactly also where g is not finite.
+            m_new = c(m_decay) * m.astype(g.dtype) + c(m_weight) * g
+            v_new = c(v_decay) * v.astype(g.dtype) + c(v_weight) * g * g
+            s_old = s.astype(g.dtype)
+            s_new = jnp.where(moves, c(s_decay) * s_old + c(s_weight) * g_sliced, s_old)
+            norm = jnp.sum(jnp.abs(s_new))  # before s is rounded to its dtype
+            m = jnp.where(moves, m_new.astype(m.dtype), m)
+            v = jnp.where(moves, v_new.astype(v.dtype), v)
+            s = s_new.astype(s.dtype)
+            return m, v, s, product.astype(dtype), norm.astype(dtype)
 
         moved = jax.tree.map(
             accumulate, updates, params, state.p0, state.exp_avg, state.exp_avg_sq, state.s
         )
         m, v, s, products, norms = _state.unzip(updates, moved, 5)
-        m, v = _state.cast_like(m, state.exp_avg), _state.cast_like(v, state.exp_avg_sq)
-        s = _state.cast_like(s, state.s)
         zero = jnp.zeros([], dtype)
         numerator = b3 * state.d_numerator + weight * sum(jax.tree.leaves(products), zero)
         denominator = sum(jax.tree.leaves(norms), zero)
-        # The reference updates nothing at a zero rate, and returns before the step when
-        # ‖s‖₁ = 0 (a zero first gradient): m, v and s have moved, nothing else has.
-        active = lr > 0
         taken = active & (denominator != 0)
-
-        d_hat = value("d_coef") * numerator / jnp.where(taken, denominator, 1)
-        d_new = jnp.where(d == d0, _python_max(d, d_hat), d)
-        d_max = _python_max(state.d_max, d_hat)
-        d_new = _python_min(d_max, d_new * value("growth_rate"))
-
         momentum = b1 > 0
-        scale = jnp.where(momentum, dlr, dlr * d_new)
-        eps_term = d_new * value("eps")
-        decay_step = wd * dlr
+
+        def estimate() -> tuple[jax.Array, ...]:
+            """D, its maximum and r after the step, and the step's coefficients."""
+            d_hat = value("d_coef") * numerator / denominator
+            d_new = jnp.where(d == d0, _python_max(d, d_hat), d)
+            d_max = _python_max(state.d_max, d_hat)
+            d_new = _python_min(d_max, d_new * value("growth_rate"))
+            scale = jnp.where(momentum, dlr, dlr * d_new)
+            step = -scale, d_new * value("eps"), wd * dlr, b1 > 0, jnp.array(True)
+            return d_new, d_max, numerator, *step
+
+        def skip() -> tuple[jax.Array, ...]:  # no step: the state's D, a zero step
+            step = zero, d * value("eps"), zero, b1 > 0, jnp.array(False)
+            return d, state.d_max, state.d_numerator, *step
+
+        d_new, d_max, numerator, scale, eps_term, decay_step, uses_m, steps = jax.lax.cond(
+            taken, estimate, skip
+        )
 
         def step(g, p, m, v):
             g = gradient(g, p)
             dtype = g.dtype
-            direction = jnp.where(momentum, m.astype(dtype), g)
+            direction = jnp.where(uses_m, m.astype(dtype), g)
             denom = jnp.sqrt(v.astype(dtype)) + _state.cast(eps_term, dtype)
-            u = -_state.cast(scale, dtype) * _state.safe_divide(direction, denom, guard)
+            u = _state.cast(scale, dtype) * _state.safe_divide(direction, denom, guard)
             if decouple:
                 # The decayed θ(1 − λw) is rounded to θ's dtype before the step is added,
                 # as torch's in-place update does: in float32 the first steps are a few
@@ -328,21 +356,20 @@ def _prodigy(
                 x = p.astype(dtype)
                 decayed = (x - _state.cast(decay_step, dtype) * x).astype(p.dtype)
                 u = (decayed.astype(dtype) - x) + u
-            return jnp.where(taken, u, jnp.zeros_like(u))
+            return jnp.where(steps, u, jnp.zeros_like(u))
 
         new_updates = jax.tree.map(step, updates, params, m, v)
         new_updates = _state.cast_like(new_updates, updates)
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
         new_state = ProdigyState(
             count=_state.increment(state.count),
             k=jnp.where(taken, _state.increment(state.k), state.k),
-            exp_avg=keep(m, state.exp_avg),
-            exp_avg_sq=keep(v, state.exp_avg_sq),
-            s=keep(s, state.s),
+            exp_avg=m,
+            exp_avg_sq=v,
+            s=s,
             p0=state.p0,
-            d=jnp.where(taken, d_new, d),
-            d_max=jnp.where(taken, d_max, state.d_max),
-            d_numerator=jnp.where(taken, numerator, state.d_numerator),
+            d=d_new,
+            d_max=d_max,
+            d_numerator=numerator,
             step_size=dlr,
             hyperparams=hp.state,
         )

@@ -9,38 +9,35 @@ import json
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 
-import jax
+def main(process_id: int, port: int) -> None:
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    import jax
 
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-# Before anything touches a device (the imports below make arrays).
-jax.distributed.initialize(
-    coordinator_address=f"127.0.0.1:{int(sys.argv[2])}",
-    num_processes=2,
-    process_id=int(sys.argv[1]),
-    initialization_timeout=60,
-)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # Before anything touches a device (the imports below make arrays).
+    jax.distributed.initialize(
+        coordinator_address=f"127.0.0.1:{port}",
+        num_processes=2,
+        process_id=process_id,
+        initialization_timeout=60,
+    )
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh
 
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import Mesh  # noqa: E402
+    sys.path.insert(0, os.path.dirname(__file__))
+    from problems import QUADRATIC_START, quadratic_batches, quadratic_loss
 
-sys.path.insert(0, os.path.dirname(__file__))
-from problems import QUADRATIC_START, quadratic_batches, quadratic_loss  # noqa: E402
+    import lrjax
 
-import lrjax  # noqa: E402
+    manual = []
 
-MANUAL = []
+    def loss(params, batch):
+        # Traced inside shard_map: the mesh's axis is manual there.
+        manual.append(sorted(jax.sharding.get_abstract_mesh().manual_axes))
+        return quadratic_loss(params, batch)
 
-
-def loss(params, batch):
-    # Traced inside shard_map: the mesh's axis is manual there.
-    MANUAL.append(sorted(jax.sharding.get_abstract_mesh().manual_axes))
-    return quadratic_loss(params, batch)
-
-
-def main():
     kwargs = dict(
         batches=quadratic_batches(30),
         hyperparams={"learning_rate": [0.03, 0.1, 0.15], "momentum": [0.0, 0.5]},
@@ -51,7 +48,7 @@ def main():
     )
     mesh = Mesh(np.array(jax.devices()), ("runs",))
     split = lrjax.sweep(loss, mesh=mesh, **kwargs)
-    sharded = bool(MANUAL) and all(axes == ["runs"] for axes in MANUAL)
+    sharded = bool(manual) and all(axes == ["runs"] for axes in manual)
     alone = lrjax.sweep(quadratic_loss, **kwargs)  # this process's first device only
     difference = max(
         float(np.max(np.abs(alone.losses - split.losses))),
@@ -73,4 +70,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]), int(sys.argv[2]))
