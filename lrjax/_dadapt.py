@@ -277,37 +277,62 @@ def dadapt_adam(
         dlr = step_size(state.d, state.k, values)
         # The reference updates nothing, not even m, v and s, when lr is 0.
         active = scalar("learning_rate") > 0
-        m_scale, s_scale = dlr * one_minus_b1, dlr * one_minus_sqrt_b2
+
+        # The scalars the elementwise passes use come out of conditionals, computed once:
+        # XLA would otherwise fuse their arithmetic (flags included) into each pass and
+        # redo it per entry, which also keeps the passes from vectorising. So the flags
+        # are made inside the branches: a value the conditional only passes through would
+        # be computed in the passes again.
+        def updating() -> tuple[jax.Array, ...]:
+            return dlr * one_minus_b1, dlr * one_minus_sqrt_b2, jnp.array(True)
+
+        def resting() -> tuple[jax.Array, ...]:
+            zero = jnp.zeros([], dtype)
+            return zero, zero, jnp.array(False)
+
+        m_scale, s_scale, updates_state = jax.lax.cond(active, updating, resting)
 
         def accumulate(g, p, m, v, s):
             cd = _state.compute_dtype(g.dtype)
             g = g.astype(cd)
             if decays and not decouple:
                 g = g + _state.cast(decay, cd) * p.astype(cd)
-            m, v, s = m.astype(cd), v.astype(cd), s.astype(cd)
-            denom = jnp.sqrt(v) + _state.cast(eps, cd)
-            inner = jnp.vdot(g, _state.safe_divide(s, denom, guard))  # ⟨g, s_k/(√v_k + ε)⟩
-            m = _state.cast(b1, cd) * m + _state.cast(m_scale, cd) * g
-            v = _state.cast(b2, cd) * v + _state.cast(one_minus_b2, cd) * jnp.square(g)
-            s = _state.cast(sqrt_b2, cd) * s + _state.cast(s_scale, cd) * g
-            return inner, jnp.sum(jnp.abs(s)), m, v, s
+            m_old, v_old, s_old = m.astype(cd), v.astype(cd), s.astype(cd)
+            denom = jnp.sqrt(v_old) + _state.cast(eps, cd)
+            inner = jnp.vdot(g, _state.safe_divide(s_old, denom, guard))  # ⟨g, s_k/(√v_k + ε)⟩
+            m_new = _state.cast(b1, cd) * m_old + _state.cast(m_scale, cd) * g
+            v_new = _state.cast(b2, cd) * v_old + _state.cast(one_minus_b2, cd) * jnp.square(g)
+            # The selects keep the buffers exactly (also where g is not finite) when
+            # nothing is updated; made here, they update the buffers in place.
+            s_new = _state.cast(sqrt_b2, cd) * s_old + _state.cast(s_scale, cd) * g
+            s_new = jnp.where(updates_state, s_new, s_old)
+            l1 = jnp.sum(jnp.abs(s_new))  # before s is rounded to its dtype
+            m = jnp.where(updates_state, m_new.astype(m.dtype), m)
+            v = jnp.where(updates_state, v_new.astype(v.dtype), v)
+            return inner, l1, m, v, s_new.astype(s.dtype)
 
         # Without weight decay the parameters are not read: the gradients hold their place.
         params_or_grads = params if params is not None else updates
         results = jax.tree.map(accumulate, updates, params_or_grads, state.mu, state.nu, state.s)
         inner, l1, mu, nu, s = _state.unzip(updates, results, 5)
-        mu, nu, s = (
-            _select(active, new, old) for new, old in ((mu, state.mu), (nu, state.nu), (s, state.s))
-        )
-        s_l1 = jnp.where(active, _total(l1, dtype), 0)
+        s_l1 = _total(l1, dtype)
         numerator = sqrt_b2 * state.numerator_weighted + one_minus_sqrt_b2 * dlr * _total(
             inner, dtype
         )
         # The reference returns before the step when ‖s‖₁ = 0: nothing to estimate from.
-        moves = s_l1 != 0
-        d_hat = numerator / (one_minus_sqrt_b2 * jnp.where(moves, s_l1, 1))
-        d = _grow(state.d, d_hat, scalar("growth_rate"))
-        shrink = decay * dlr  # decoupled decay: x ← x − λ · weight_decay · x
+        taken = active & (s_l1 != 0)
+
+        def estimate() -> tuple[jax.Array, ...]:
+            d_hat = numerator / (one_minus_sqrt_b2 * s_l1)
+            d = _grow(state.d, d_hat, scalar("growth_rate"))
+            shrink = decay * dlr  # decoupled decay: x ← x − λ · weight_decay · x
+            return _state.increment(state.k), d, numerator, shrink, jnp.array(True)
+
+        def skip() -> tuple[jax.Array, ...]:
+            zero = jnp.zeros([], dtype)
+            return state.k, state.d, state.numerator_weighted, zero, jnp.array(False)
+
+        k, d, numerator, shrink, moves = jax.lax.cond(taken, estimate, skip)
 
         def step(g, p, m, v):
             cd = _state.compute_dtype(g.dtype)
@@ -320,9 +345,9 @@ def dadapt_adam(
         new_updates = jax.tree.map(step, updates, params_or_grads, mu, nu)
         new_state = DAdaptAdamState(
             count=_state.increment(state.count),
-            k=jnp.where(moves, _state.increment(state.k), state.k),
-            d=jnp.where(moves, d, state.d),
-            numerator_weighted=jnp.where(moves, numerator, state.numerator_weighted),
+            k=k,
+            d=d,
+            numerator_weighted=numerator,
             mu=mu,
             nu=nu,
             s=s,
