@@ -155,10 +155,13 @@ def prodigy(
     Example:
       >>> import jax, jax.numpy as jnp, optax, lrjax
       >>> tx = lrjax.prodigy()
+      >>> @jax.jit
+      ... def step(params, state):
+      ...     updates, state = tx.update(params, state, params)  # J = ‖x‖²/2, g = x
+      ...     return optax.apply_updates(params, updates), state
       >>> params = jnp.array([3.0, -2.0]); state = tx.init(params)
       >>> for _ in range(50):
-      ...     updates, state = tx.update(params, state, params)  # J = ‖x‖²/2, g = x
-      ...     params = optax.apply_updates(params, updates)
+      ...     params, state = step(params, state)
       >>> bool(state.d > 1.0)  # d grew from 1e-6 to the distance to the minimum
       True
 
