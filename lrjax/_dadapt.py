@@ -21,13 +21,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from lrjax import _base, _state
 from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner, register_rate_factor
+from lrjax._inspect import register_preconditioner, register_rate_factor, unit_factors
 
 
 class DAdaptAdamState(NamedTuple):
@@ -77,12 +76,6 @@ class DAdaptSGDState(NamedTuple):
 # ----------------------------------------------------------------------- helpers
 
 
-def _scalar_dtype(params: optax.Params) -> np.dtype:
-    """The dtype of d and the sums: float32, or the widest parameter dtype above it."""
-    dtypes = [_state.compute_dtype(jnp.result_type(p)) for p in jax.tree.leaves(params)]
-    return max(dtypes, key=lambda d: d.itemsize, default=np.dtype(np.float32))
-
-
 def _total(tree: Any, dtype: Any) -> jax.Array:
     """The sum of a tree of scalars, in ``dtype``."""
     return sum((leaf.astype(dtype) for leaf in jax.tree.leaves(tree)), jnp.zeros([], dtype))
@@ -91,9 +84,7 @@ def _total(tree: Any, dtype: Any) -> jax.Array:
 def _grow(d: jax.Array, d_hat: jax.Array, growth_rate: jax.Array) -> jax.Array:
     """``max(d, min(d̂, d · growth_rate))`` as Python's ``min``/``max`` evaluate it (the
     reference's arithmetic): a NaN d̂ leaves d as it is."""
-    limit = d * growth_rate
-    capped = jnp.where(limit < d_hat, limit, d_hat)
-    return jnp.where(capped > d, capped, d)
+    return _state.python_max(d, _state.python_min(d_hat, d * growth_rate))
 
 
 def _one_minus_power(t: jax.Array, one_minus_beta: jax.Array) -> jax.Array:
@@ -245,7 +236,7 @@ def dadapt_adam(
         return rate * jnp.sqrt(correction2) / correction1
 
     def init_fn(params: optax.Params) -> DAdaptAdamState:
-        dtype = _scalar_dtype(params)
+        dtype = _state.estimate_dtype(params)
         count = _state.zeros_count()
         held = hyperparams.init()
         d = _state.fresh(d0, dtype)
@@ -362,14 +353,9 @@ def dadapt_adam(
 # -------------------------------------------------------------------------- SGD
 
 
-def _sgd_factors(state: DAdaptSGDState, given: dict[str, Any]) -> optax.Updates:
-    """SGD rescales nothing: every parameter's gradient is scaled by λ."""
-    del given
-    return jax.tree.map(lambda s: jnp.ones_like(s, _state.compute_dtype(s.dtype)), state.s)
-
-
 register_rate_factor(DAdaptSGDState, lambda state: state.step_size)
-register_preconditioner(DAdaptSGDState, _sgd_factors)
+# SGD rescales nothing: every parameter's gradient is scaled by λ.
+register_preconditioner(DAdaptSGDState, lambda state, given: unit_factors(state.s))
 
 
 def dadapt_sgd(
@@ -455,7 +441,7 @@ def dadapt_sgd(
     hyperparams = _state.Hyperparams(**hp)
 
     def init_fn(params: optax.Params) -> DAdaptSGDState:
-        dtype = _scalar_dtype(params)
+        dtype = _state.estimate_dtype(params)
         count = _state.zeros_count()
         held = hyperparams.init()
         d = _state.fresh(d0, dtype)

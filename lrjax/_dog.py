@@ -52,12 +52,6 @@ class LDoGState(NamedTuple):
     hyperparams: _state.HyperparamsState
 
 
-def _scalar_dtype(tree: Any) -> np.dtype:
-    """The dtype of the scalar estimates: float32, or float64 if a leaf is float64."""
-    dtypes = [_state.compute_dtype(jnp.result_type(leaf)) for leaf in jax.tree.leaves(tree)]
-    return max(dtypes, key=lambda d: d.itemsize, default=np.dtype(np.float32))
-
-
 def _stack(values: list[jax.Array], dtype: Any) -> jax.Array:
     """One vector of per-leaf scalars (empty for an empty tree)."""
     return jnp.stack(values) if values else jnp.zeros([0], dtype)
@@ -222,7 +216,7 @@ def _dog(
     decays = "weight_decay" in held
 
     def init_fn(params: optax.Params) -> DoGState | LDoGState:
-        dtype = _scalar_dtype(params)
+        dtype = _state.estimate_dtype(params)
         hyperparams_state = hyperparams.init()
         first = _state.Values(hyperparams_state, hyperparams.given)
         first_eta = first.value("init_eta") if has_init_eta else 0
@@ -257,7 +251,7 @@ def _dog(
                 "the initial parameters): call tx.update(grads, state, params)"
             )
         hp = hyperparams.read(state.hyperparams, state.count)
-        dtype = _scalar_dtype(state.x0)
+        dtype = _state.estimate_dtype(state.x0)
         first = state.count == 0
 
         def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
@@ -344,7 +338,7 @@ def _dog_rates(state: DoGState, given: dict[str, Any]) -> optax.Updates:
 def _largest_step_size(state: LDoGState) -> jax.Array:
     leaves = jax.tree.leaves(state.step_sizes)
     if not leaves:
-        return jnp.zeros([], _scalar_dtype(state.x0))
+        return jnp.zeros([], _state.estimate_dtype(state.x0))
     # Over the leaves only: a state built under jax.vmap has a batch of step sizes.
     return _held_first_step_size(state, jnp.max(jnp.stack(leaves), axis=0))
 

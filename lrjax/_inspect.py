@@ -39,6 +39,12 @@ def register_preconditioner(
     _PRECONDITIONERS[state_type] = factor
 
 
+def unit_factors(like: optax.Updates) -> optax.Updates:
+    """The per-parameter factor of a direction that rescales nothing (SGD's): ones, shaped
+    like the per-parameter arrays ``like``, in their compute dtype."""
+    return jax.tree.map(lambda x: jnp.ones_like(x, _state.compute_dtype(x.dtype)), like)
+
+
 register_rate_factor(
     _base.ScaleByLearningRateState, lambda s: s.hyperparams.values.get("learning_rate")
 )

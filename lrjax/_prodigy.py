@@ -46,16 +46,6 @@ class ProdigyState(NamedTuple):
     hyperparams: _state.HyperparamsState
 
 
-def _python_max(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Python's ``max(a, b)``: ``a`` unless ``b > a``, so a NaN ``b`` is ignored."""
-    return jnp.where(b > a, b, a)
-
-
-def _python_min(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Python's ``min(a, b)``: ``a`` unless ``b < a``."""
-    return jnp.where(b < a, b, a)
-
-
 def _preconditioner(state: ProdigyState, given: dict[str, Any]) -> optax.Updates:
     """The per-parameter factor of the step: ``1/(√v + d·ε)`` on m, or with β1 = 0
     ``d/(√v + d·ε)`` on the gradient."""
@@ -219,11 +209,6 @@ def _prodigy(
     def sliced(x: jax.Array) -> jax.Array:
         return x if slice_p == 1 else jnp.ravel(x)[::slice_p]
 
-    def scalar_dtype(params: optax.Params) -> Any:
-        """The widest parameter dtype, float32 at least: the dtype of D and its sums."""
-        dtypes = [_state.compute_dtype(leaf.dtype) for leaf in jax.tree.leaves(params)]
-        return max([jnp.dtype(jnp.float32), *dtypes], key=lambda dtype: dtype.itemsize)
-
     def step_size(hp: _state.Values, d: jax.Array, k: jax.Array) -> jax.Array:
         """λ_k = d·η·(bias correction) for step ``k`` (0-based)."""
         dtype = d.dtype
@@ -236,7 +221,7 @@ def _prodigy(
         return d * lr * (jnp.sqrt(correction2) / correction1)
 
     def init_fn(params: optax.Params) -> ProdigyState:
-        dtype = scalar_dtype(params)
+        dtype = _state.estimate_dtype(params)
         hp_state = hyperparams.init()
         hp = _state.Values(hp_state, hyperparams.given)
         d = _state.fresh(_state.cast(hp.value("d0"), dtype), dtype)
@@ -331,9 +316,9 @@ def _prodigy(
         def estimate() -> tuple[jax.Array, ...]:
             """D, its maximum and r after the step, and the step's coefficients."""
             d_hat = value("d_coef") * numerator / denominator
-            d_new = jnp.where(d == d0, _python_max(d, d_hat), d)
-            d_max = _python_max(state.d_max, d_hat)
-            d_new = _python_min(d_max, d_new * value("growth_rate"))
+            d_new = jnp.where(d == d0, _state.python_max(d, d_hat), d)
+            d_max = _state.python_max(state.d_max, d_hat)
+            d_new = _state.python_min(d_max, d_new * value("growth_rate"))
             scale = jnp.where(momentum, dlr, dlr * d_new)
             step = -scale, d_new * value("eps"), wd * dlr, b1 > 0, jnp.array(True)
             return d_new, d_max, numerator, *step

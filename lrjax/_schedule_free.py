@@ -18,7 +18,7 @@ import optax
 from lrjax import _base, _state
 from lrjax import _validation as v
 from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner, register_rate_factor
+from lrjax._inspect import _find, register_preconditioner, register_rate_factor, unit_factors
 
 
 class ScheduleFreeAdamWState(NamedTuple):
@@ -458,34 +458,14 @@ def schedule_free_sgd(
     return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
-def _sgd_preconditioner(state: ScheduleFreeSGDState, given: dict[str, Any]) -> optax.Updates:
-    """SGD rescales nothing: z's step is the rate times the gradient."""
-    del given
-    return jax.tree.map(lambda z: jnp.ones_like(z, _state.compute_dtype(z.dtype)), state.z)
-
-
 register_rate_factor(ScheduleFreeAdamWState, lambda state: state.step_size)
 register_rate_factor(ScheduleFreeSGDState, lambda state: state.step_size)
 register_preconditioner(ScheduleFreeAdamWState, _adamw_preconditioner)
-register_preconditioner(ScheduleFreeSGDState, _sgd_preconditioner)
+# SGD rescales nothing: z's step is the rate times the gradient.
+register_preconditioner(ScheduleFreeSGDState, lambda state, given: unit_factors(state.z))
 
 
 # ------------------------------------------------------------------- evaluation
-
-
-def _find_states(tree: Any) -> list[Any]:
-    """The schedule-free states in ``tree`` (inside chain, MultiSteps, inject_hyperparams,
-    masked, partition: all of them keep their inner states as pytree children)."""
-    found: list[Any] = []
-
-    def visit(node: Any) -> bool:
-        if isinstance(node, _STATES):
-            found.append(node)
-            return True
-        return False
-
-    jax.tree_util.tree_flatten(tree, is_leaf=visit)
-    return found
 
 
 def _is_masked(node: Any) -> bool:
@@ -534,7 +514,9 @@ def schedule_free_eval_params(opt_state: optax.OptState, params: optax.Params) -
       Array([0.85], dtype=float32)
     """
     owner = "schedule_free_eval_params"
-    found = _find_states(opt_state)
+    # Inside chain, MultiSteps, inject_hyperparams, masked and partition: each keeps its
+    # inner states as pytree children.
+    found = _find(opt_state, lambda node: isinstance(node, _STATES))
     if not found:
         raise ValueError(
             f"{owner}: opt_state holds no schedule-free state (of schedule_free_adamw or "

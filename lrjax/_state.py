@@ -91,6 +91,24 @@ def compute_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
 
 
+def estimate_dtype(tree: Any) -> np.dtype:
+    """The dtype of a method's scalar estimates (a learned step size and its sums):
+    float32, or the widest parameter dtype above it."""
+    dtypes = [compute_dtype(jnp.result_type(leaf)) for leaf in jax.tree.leaves(tree)]
+    return max(dtypes, key=lambda d: d.itemsize, default=np.dtype(np.float32))
+
+
+def python_max(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Python's ``max(a, b)``, as the reference packages evaluate it: ``a`` unless
+    ``b > a``, so a NaN ``b`` is ignored."""
+    return jnp.where(b > a, b, a)
+
+
+def python_min(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Python's ``min(a, b)``: ``a`` unless ``b < a``."""
+    return jnp.where(b < a, b, a)
+
+
 def is_held(value: Any) -> bool:
     """A (checked) Python number is held in the state; a JAX array or tracer is used as
     given; a schedule is evaluated at each step."""
