@@ -18,6 +18,9 @@ from lrjax._adam import ScaleByAmsgradState as ScaleByAmsgradState
 from lrjax._adam import adam as adam
 from lrjax._adam import adamw as adamw
 from lrjax._adam import scale_by_adam as scale_by_adam
+from lrjax._average import PolynomialAverage as PolynomialAverage
+from lrjax._average import PolynomialAverageState as PolynomialAverageState
+from lrjax._average import polynomial_average as polynomial_average
 from lrjax._base import AddDecayedWeightsState as AddDecayedWeightsState
 from lrjax._base import ScaleByLearningRateState as ScaleByLearningRateState
 from lrjax._base import ScaleByScheduleState as ScaleByScheduleState
@@ -29,10 +32,7 @@ from lrjax._dadapt import dadapt_adam as dadapt_adam
 from lrjax._dadapt import dadapt_sgd as dadapt_sgd
 from lrjax._dog import DoGState as DoGState
 from lrjax._dog import LDoGState as LDoGState
-from lrjax._dog import PolynomialAverage as PolynomialAverage
-from lrjax._dog import PolynomialAverageState as PolynomialAverageState
 from lrjax._dog import dog as dog
-from lrjax._dog import polynomial_average as polynomial_average
 from lrjax._finder import FinderResult as FinderResult
 from lrjax._finder import find_learning_rate as find_learning_rate
 from lrjax._groups import layerwise_decay as layerwise_decay
