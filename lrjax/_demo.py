@@ -227,27 +227,26 @@ def _plots(plt, out, finder, swept, schedule: Callable, rate: float, steps: int,
     from lrjax import plotting
 
     def save(fig, name):
-        fig.tight_layout()
         fig.savefig(os.path.join(out, name), dpi=110)
         plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     finder.plot(ax=ax)
     save(fig, "finder.png")
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
     plotting.plot_sweep(swept, ax=axes[0])
     plotting.plot_sweep(swept, ax=axes[1], kind="final")
     save(fig, "sweep.png")
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     plotting.plot_schedules(
         {"warm-up + cosine": schedule, "constant": schedules.constant(rate)}, steps, ax=ax
     )
     ax.set_title(f"the learning rate of the Adam runs (peak {rate:.3g})")
     save(fig, "schedule.png")
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     window = 20
     for (method, schedule_name, lr, _), result in zip(runs, results, strict=True):
         smooth = np.convolve(result["losses"], np.ones(window) / window, mode="valid")

@@ -59,10 +59,11 @@ class SweepResult:
     best_learning_rate: float | None
 
     def plot(self, *, ax: Any = None, kind: str = "curves") -> Any:
-        """The loss curves (``kind="curves"``: the mean over seeds per configuration, a
-        band for the spread) or the score against the learning rate (``kind="final"``:
-        one line per value of the other hyperparameters, error bars for the spread over
-        seeds) on ``ax`` (default: a new figure); returns the axes. Needs matplotlib."""
+        """The loss curves (``kind="curves"``: the mean over seeds per configuration as a
+        running mean, coloured by the learning rate, a band for the spread) or the score
+        against the learning rate (``kind="final"``: one line per value of the other
+        hyperparameters, error bars for the spread over seeds) on ``ax`` (default: a new
+        figure); returns the axes. Needs matplotlib. See :func:`lrjax.plotting.plot_sweep`."""
         from lrjax import plotting
 
         return plotting._draw_sweep("SweepResult.plot", self, ax, kind)
