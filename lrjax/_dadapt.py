@@ -186,11 +186,12 @@ def dadapt_adam(
       :func:`lrjax.effective_learning_rates` ``λ / (√v + ε)``.
 
     Example:
-      >>> import jax.numpy as jnp, optax, lrjax
+      >>> import jax, jax.numpy as jnp, optax, lrjax
       >>> tx = lrjax.dadapt_adam()
       >>> params = jnp.array([1.0, -2.0]); state = tx.init(params)
+      >>> update = jax.jit(tx.update)
       >>> for _ in range(50):  # J = ‖x‖²/2, the gradient is x
-      ...     updates, state = tx.update(params, state, params)
+      ...     updates, state = update(params, state, params)
       ...     params = optax.apply_updates(params, updates)
       >>> bool(state.d > 1e-3)  # d rose from d0 = 1e-6
       True
@@ -408,8 +409,9 @@ def dadapt_sgd(
       >>> import jax.numpy as jnp, optax, lrjax
       >>> tx = lrjax.dadapt_sgd(momentum=0.9)
       >>> params = jnp.array([1.0, -2.0]); state = tx.init(params)
+      >>> update = jax.jit(tx.update)
       >>> for _ in range(50):  # J = ‖x‖²/2, the gradient is x
-      ...     updates, state = tx.update(params, state, params)
+      ...     updates, state = update(params, state, params)
       ...     params = optax.apply_updates(params, updates)
       >>> bool(state.d > 1e-3)  # d rose from d0 = 1e-6
       True

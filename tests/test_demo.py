@@ -1,4 +1,8 @@
-"""``python -m lrjax``: the demo runs end to end; bad input is one line, never a traceback."""
+"""``python -m lrjax``: the demo runs end to end; bad input is one line, never a traceback.
+
+The demo runs as ``python -m lrjax`` in a subprocess; the other commands call the same
+``main`` in this process (each subprocess would import JAX again).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+
+from lrjax.__main__ import main
 
 
 def lrjax_main(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -18,6 +24,18 @@ def lrjax_main(*args: str, cwd=None) -> subprocess.CompletedProcess:
         cwd=cwd,
         check=False,
     )
+
+
+def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
+    """``python -m lrjax *args`` in an 80-column terminal: (exit status, stdout, stderr)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    try:
+        status = main(list(args))
+    except SystemExit as exit:  # argparse exits for --help, --version and misuse
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def test_demo_writes_its_plots(tmp_path):
@@ -49,32 +67,39 @@ def test_demo_writes_its_plots(tmp_path):
         ([], "a command is required"),
     ],
 )
-def test_errors_are_one_line(args, message):
-    result = lrjax_main(*args)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
+def test_errors_are_one_line(args, message, capsys, monkeypatch):
+    status, _, err = cli(capsys, monkeypatch, *args)
+    assert status != 0  # 2 for a usage error (argparse), 1 for a bad value
+    assert "Traceback" not in err
     # One line (a bare command also shows the usage line above it).
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("usage:")]
-    assert len(lines) == 1, result.stderr
-    assert message in result.stderr
+    lines = [line for line in err.strip().splitlines() if not line.startswith("usage:")]
+    assert len(lines) == 1, err
+    assert message in err
 
 
-def test_help_version_and_schedule_list_fit_80_columns():
+def test_help_version_and_schedule_list_fit_80_columns(capsys, monkeypatch):
     from lrjax import __version__
 
-    usage = lrjax_main("--help")
-    assert usage.returncode == 0 and "demo" in usage.stdout and "schedules" in usage.stdout
-    help_text = lrjax_main("demo", "--help")
+    status, usage, _ = cli(capsys, monkeypatch, "--help")
+    assert status == 0 and "demo" in usage and "schedules" in usage
+    status, help_text, _ = cli(capsys, monkeypatch, "demo", "--help")
+    assert status == 0
     for option in ("--out", "--steps", "--seed"):
-        assert option in help_text.stdout
-    schedules_help = lrjax_main("schedules", "--help")
-    assert schedules_help.returncode == 0 and "torch" in schedules_help.stdout
-    version = lrjax_main("--version")
-    assert version.returncode == 0 and version.stdout.strip() == f"lrjax {__version__}"
-    listing = lrjax_main("schedules")
-    assert listing.returncode == 0
+        assert option in help_text
+    status, schedules_help, _ = cli(capsys, monkeypatch, "schedules", "--help")
+    assert status == 0 and "torch" in schedules_help
+    status, version, _ = cli(capsys, monkeypatch, "--version")
+    assert status == 0 and version.strip() == f"lrjax {__version__}"
+    status, listing, _ = cli(capsys, monkeypatch, "schedules")
+    assert status == 0
     for name in ("cosine_decay", "one_cycle", "wsd", "warmup", "join", "CosineAnnealingLR"):
-        assert name in listing.stdout
-    for result in (usage, help_text, schedules_help, listing):
-        widths = [len(line) for line in result.stdout.splitlines()]
+        assert name in listing
+    for text in (usage, help_text, schedules_help, listing):
+        widths = [len(line) for line in text.splitlines()]
         assert max(widths) <= 80, max(widths)
+
+
+def test_misuse_of_the_module_exits_with_status_2():
+    result = lrjax_main("conjure")
+    assert result.returncode == 2 and "invalid choice: 'conjure'" in result.stderr
+    assert "Traceback" not in result.stderr
