@@ -12,6 +12,9 @@ import sys
 import pytest
 from helpers import METHOD_NAMES
 
+# One worker runs every test here, so the subprocess runs once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("sharding")
+
 
 @pytest.fixture(scope="module")
 def report():
