@@ -217,3 +217,15 @@ def _schedule_cases() -> dict[str, ScheduleCase]:
 
 SCHEDULE_CASES = _schedule_cases()
 SCHEDULE_NAMES = sorted(SCHEDULE_CASES)
+
+
+def run_example(source: str, filename: str, namespace: dict | None = None) -> dict:
+    """Executes documentation code (README, guides) in a namespace of its own, as a user's
+    fresh session would, and returns the namespace."""
+    import jax
+
+    namespace = {} if namespace is None else namespace
+    # Examples are written for JAX's default dtype promotion; the tests run strict.
+    with jax.numpy_dtype_promotion("standard"):
+        exec(compile(source, filename, "exec"), namespace)
+    return namespace

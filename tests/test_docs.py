@@ -11,8 +11,8 @@ import inspect
 import pathlib
 import re
 
-import jax
 import pytest
+from helpers import run_example
 
 import lrjax
 import lrjax.plotting
@@ -114,15 +114,4 @@ def test_the_guides_have_code():
 
 @pytest.mark.parametrize(("page", "index", "code"), BLOCKS, ids=[f"{p}-{i}" for p, i, _ in BLOCKS])
 def test_every_python_block_of_the_site_runs(page, index, code, capsys):
-    namespace: dict = {"__name__": "__docs__"}
-    with jax.numpy_dtype_promotion("standard"):  # the guides are written for the default mode
-        exec(compile(code, f"docs/{page}[{index}]", "exec"), namespace)
-
-
-def test_ci_builds_the_site_with_the_readmes_command():
-    readme = (ROOT / "README.md").read_text()
-    command = (
-        'pip install -e ".[docs]" && sphinx-build -W --keep-going -b html docs docs/_build/html\n'
-    )
-    assert command in re.findall(r"```bash\n(.*?)```", readme, re.S)
-    assert command in (ROOT / ".ci" / "run").read_text()
+    run_example(code, f"docs/{page}[{index}]", {"__name__": "__docs__"})

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import run_example
 
 import lrjax
 
@@ -41,12 +42,7 @@ def block(name: str) -> str:
 
 
 def run(source: str, namespace: dict | None = None) -> dict:
-    """Executes README code in a namespace of its own, as a user's fresh session would."""
-    namespace = {} if namespace is None else namespace
-    # README code is written for JAX's default dtype promotion; the tests run strict.
-    with jax.numpy_dtype_promotion("standard"):
-        exec(compile(source, "README.md", "exec"), namespace)
-    return namespace
+    return run_example(source, "README.md", namespace)
 
 
 def comment(source: str, expression: str) -> str:
