@@ -1,81 +1,30 @@
-"""Seeing and changing the learning rate of a running optimizer.
+"""Seeing the learning rate of a running optimizer.
 
-The functions here read any optimizer state: an lrjax method, a hand-made
-``optax.chain`` of lrjax blocks, and either one wrapped in ``optax.inject_hyperparams``,
-``optax.MultiSteps`` or other optax wrappers. They find lrjax's states by what they
-offer: ``learning_rate_factor()`` (a global factor of the rate: the rate itself, a
-plateau scale, a hypergradient rate), ``preconditioner()`` (a per-parameter factor of
-an adaptive direction) and a ``hyperparams`` field of type ``HyperparamsState``.
+The readers take any optimizer state: an lrjax method, a hand-made ``optax.chain`` of
+lrjax blocks, and either one wrapped in ``optax.inject_hyperparams``,
+``optax.MultiSteps``, ``optax.partition`` or other optax wrappers. They find lrjax's
+states through :mod:`lrjax._registry`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
-
-# What introspection knows of each lrjax state type: its global factor of the rate (None
-# where the rate was given as a JAX array and is not held), and its per-parameter factor.
-_RATE_FACTORS: dict[type, Callable[[Any], jax.Array | None]] = {}
-_PRECONDITIONERS: dict[type, Callable[[Any, dict[str, Any]], optax.Updates]] = {}
-
-
-def register_rate_factor(state_type: type, factor: Callable[[Any], jax.Array | None]) -> None:
-    """Declares ``factor(state)``: the global factor of the rate a state of this type holds."""
-    _RATE_FACTORS[state_type] = factor
-
-
-def register_preconditioner(
-    state_type: type, factor: Callable[[Any, dict[str, Any]], optax.Updates]
-) -> None:
-    """Declares ``factor(state, given)``: the per-parameter factor of an adaptive direction,
-    where ``given`` holds the values an enclosing ``optax.inject_hyperparams`` passes."""
-    _PRECONDITIONERS[state_type] = factor
-
-
-def unit_factors(like: optax.Updates) -> optax.Updates:
-    """The per-parameter factor of a direction that rescales nothing (SGD's): ones, shaped
-    like the per-parameter arrays ``like``, in their compute dtype."""
-    return jax.tree.map(lambda x: jnp.ones_like(x, _state.compute_dtype(x.dtype)), like)
-
-
-register_rate_factor(
-    _base.ScaleByLearningRateState, lambda s: s.hyperparams.values.get("learning_rate")
+from lrjax._registry import (
+    PRECONDITIONERS,
+    RATE_FACTORS,
+    find,
+    has_factor,
+    has_preconditioner,
+    is_inject,
+    is_masked,
+    is_partition,
 )
-register_rate_factor(_base.ScaleByScheduleState, lambda s: s.learning_rate)
-
-
-def _find(tree: Any, match: Callable[[Any], bool]) -> list[Any]:
-    """The nodes of ``tree`` for which ``match`` holds (not looking inside them)."""
-    found: list[Any] = []
-
-    def visit(node: Any) -> bool:
-        if match(node):
-            found.append(node)
-            return True
-        return False
-
-    jax.tree_util.tree_flatten(tree, is_leaf=visit)
-    return found
-
-
-def _is_inject(node: Any) -> bool:
-    return isinstance(node, optax.InjectStatefulHyperparamsState)
-
-
-def _has_factor(node: Any) -> bool:
-    return type(node) in _RATE_FACTORS
-
-
-def _has_preconditioner(node: Any) -> bool:
-    return type(node) in _PRECONDITIONERS
-
 
 _GIVEN = object()  # a rate used as given: the value is not in the state
 
@@ -84,16 +33,16 @@ def _factors(opt_state: Any) -> list[Any]:
     """Every global factor of the rate: lrjax's own, and the ``learning_rate`` that
     ``optax.inject_hyperparams`` feeds an lrjax rate it drives or an optax rate."""
     factors: list[Any] = []
-    for node in _find(opt_state, lambda n: _has_factor(n) or _is_inject(n) or _is_partition(n)):
-        if _is_partition(node):  # each group has its own rate: see _groups
+    for node in find(opt_state, lambda n: has_factor(n) or is_inject(n) or is_partition(n)):
+        if is_partition(node):  # each group has its own rate: see _groups
             continue
-        if not _is_inject(node):
-            factor = _RATE_FACTORS[type(node)](node)
+        if not is_inject(node):
+            factor = RATE_FACTORS[type(node)](node)
             factors.append(_GIVEN if factor is None else factor)
             continue
         inner = _factors(node.inner_state)
         injected = node.hyperparams.get("learning_rate")
-        owns_rate = _find(node.inner_state, _has_factor)
+        owns_rate = find(node.inner_state, has_factor)
         if injected is not None:
             if _GIVEN in inner:  # the rate this inject_hyperparams drives
                 inner = [injected if f is _GIVEN else f for f in inner]
@@ -103,27 +52,23 @@ def _factors(opt_state: Any) -> list[Any]:
     return factors
 
 
-def _is_partition(node: Any) -> bool:
-    return isinstance(node, optax.transforms.PartitionState)
-
-
 def _groups(opt_state: Any) -> dict[Any, Any]:
     """The inner states of the parameter groups of ``optax.partition`` (multi_transform)."""
     groups: dict[Any, Any] = {}
-    for node in _find(opt_state, _is_partition):
+    for node in find(opt_state, is_partition):
         groups.update(node.inner_states)
     return groups
 
 
 def _preconditioners(tree: Any, given: dict[str, Any]) -> list[optax.Updates]:
     found = []
-    for node in _find(tree, lambda n: _has_preconditioner(n) or _is_inject(n) or _is_partition(n)):
-        if _is_partition(node):
+    for node in find(tree, lambda n: has_preconditioner(n) or is_inject(n) or is_partition(n)):
+        if is_partition(node):
             continue
-        if _is_inject(node):
+        if is_inject(node):
             found.extend(_preconditioners(node.inner_state, {**given, **node.hyperparams}))
         else:
-            found.append(_PRECONDITIONERS[type(node)](node, given))
+            found.append(PRECONDITIONERS[type(node)](node, given))
     return found
 
 
@@ -256,10 +201,6 @@ def _effective(owner, opt_state, factors, params, missing_ok=False):
     )
 
 
-def _is_masked(node: Any) -> bool:
-    return isinstance(node, optax.MaskedNode)
-
-
 _MISSING = object()  # a position no group's tree holds
 
 
@@ -267,12 +208,12 @@ def _overlay(trees: list[Any]) -> Any:
     """The trees of the groups, laid over each other: at each position, the one that is
     not masked there. ``optax.partition`` masks a whole subtree with one ``MaskedNode``
     where its labels are a prefix of the parameters, so the trees' structures differ."""
-    present = [tree for tree in trees if not _is_masked(tree)]
+    present = [tree for tree in trees if not is_masked(tree)]
     if not present:
         return _MISSING
     if len(present) == 1:
         return jax.tree.map(
-            lambda x: _MISSING if _is_masked(x) else x, present[0], is_leaf=_is_masked
+            lambda x: _MISSING if is_masked(x) else x, present[0], is_leaf=is_masked
         )
     # Several groups share this subtree: descend one level in each.
     levels = [jax.tree_util.tree_flatten(t, is_leaf=lambda x, t=t: x is not t) for t in present]
@@ -309,85 +250,3 @@ def _merge_groups(owner: str, trees: list[Any], params: Any, unknown: list[Any])
     if params is None:  # then no group is plain SGD: a missing position is an error
         return jax.tree.map(lambda rates: fill(rates, None), merged, is_leaf=is_missing)
     return jax.tree.map(fill, merged, params, is_leaf=is_missing)
-
-
-def set_hyperparams(opt_state: Any, **values: Any) -> Any:
-    """Returns ``opt_state`` with new hyperparameter values, without retracing.
-
-    The new values keep the old ones' dtype and shape, so the same jitted step runs
-    them with no recompilation: the JAX counterpart of torch's
-    ``optimizer.param_groups[0]["lr"] = ...``. Every place in the state that holds a
-    value of that name is set (inside ``optax.chain``, ``optax.MultiSteps``, and the
-    ``hyperparams`` of ``optax.inject_hyperparams``).
-
-    Args:
-      opt_state: the optimizer state.
-      **values: new values, e.g. ``learning_rate=3e-4, b2=0.98``; each is checked with
-        the rule of the constructor that took it.
-
-    Returns:
-      A new state; ``opt_state`` is unchanged.
-
-    Raises:
-      ValueError: for a value the rule rejects, a name nothing in the state holds, or a
-        learning rate a schedule drives (change the schedule instead).
-
-    Example:
-      >>> import jax.numpy as jnp, lrjax
-      >>> state = lrjax.sgd(0.1).init(jnp.zeros(2))
-      >>> state = lrjax.set_hyperparams(state, learning_rate=0.01)
-      >>> float(lrjax.current_learning_rate(state))
-      0.01
-    """
-    values = {
-        name: _state.check_hyperparam("set_hyperparams", name, value)
-        if name in _state.HYPERPARAM_RULES
-        else value
-        for name, value in values.items()
-    }
-    found: set[str] = set()
-
-    def is_holder(node: Any) -> bool:
-        return isinstance(node, _state.HyperparamsState) or (
-            _is_inject(node) and isinstance(node.hyperparams, dict)
-        )
-
-    def replace(node: Any) -> Any:
-        if isinstance(node, _state.HyperparamsState):
-            return _state.set_held(node, values, found)
-        if not _is_inject(node):
-            return node
-        # optax.inject_hyperparams: its scheduled values are recomputed every step.
-        settable = {k: x for k, x in node.hyperparams.items() if k not in node.hyperparams_states}
-        held = _state.set_held(_state.HyperparamsState(settable, {}, {}), values, found).values
-        return node._replace(
-            hyperparams={**node.hyperparams, **held}, inner_state=walk(node.inner_state)
-        )
-
-    def walk(tree: Any) -> Any:
-        return jax.tree.map(replace, tree, is_leaf=is_holder)
-
-    new_state = walk(opt_state)
-    for name in values:
-        if name not in found:
-            raise ValueError(_not_settable(opt_state, name))
-    return new_state
-
-
-def _not_settable(opt_state: Any, name: str) -> str:
-    scheduled = _find(opt_state, lambda n: isinstance(n, _base.ScaleByScheduleState))
-    injected = _find(opt_state, _is_inject)
-    held = _find(opt_state, lambda n: isinstance(n, _state.HyperparamsState))
-    if (name == "learning_rate" and scheduled) or any(name in h.scheduled for h in held):
-        return (
-            f"set_hyperparams: {name} is driven by a schedule in this state; "
-            "build the optimizer with another schedule, or with a number to set it"
-        )
-    if any(name in node.hyperparams_states for node in injected):
-        return f"set_hyperparams: {name} is scheduled by optax.inject_hyperparams"
-    return (
-        f"set_hyperparams: nothing in opt_state holds a hyperparameter named {name!r} (a "
-        "value passed to the optimizer as a JAX array is used as given, not held: pass a "
-        "Python number to hold it; a held zero weight_decay, momentum, dampening or "
-        "lr_decay leaves its block out of the optimizer)"
-    )

@@ -1,4 +1,4 @@
-"""The one validation path of every public lrjax function (SPEC §1).
+"""The one validation path of every public lrjax function.
 
 Every public constructor checks its concrete arguments once, at its own entry, and
 raises ``ValueError("owner: name must be ..., got value")`` naming the function the user
@@ -17,6 +17,7 @@ called, the argument and the value as given. Nothing is clamped or replaced.
 from __future__ import annotations
 
 import operator
+import reprlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,11 @@ import numpy as np
 INT32_MAX = int(np.iinfo(np.int32).max)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
+# How an error message quotes a value: at most about 200 characters, however long it is.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother = 120, 200
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 16
+
 Condition = Callable[[np.ndarray], Any]
 
 
@@ -37,12 +43,23 @@ def is_concrete(value: Any) -> bool:
 
 
 def show(value: Any) -> str:
-    """``value`` as an error message quotes it: as given, a tracer by its type."""
+    """``value`` as an error message quotes it: as given (abbreviated to about 200
+    characters), a tracer by its type."""
     if isinstance(value, jax.core.Tracer):
         return f"a traced {value.dtype}{list(value.shape)}"
     if isinstance(value, jax.Array) and value.ndim == 0:
         return f"{value.item()!r} ({value.dtype} array)"
-    return repr(value)
+    return _SHORT.repr(value)
+
+
+def describe(value: Any) -> str:
+    """A wrong value described for a message: a number or string as given (abbreviated), an
+    array by its dtype and shape, anything else by its type (never a huge repr)."""
+    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
+        return _SHORT.repr(value)
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    return f"a {type(value).__name__}"
 
 
 def _is_real_dtype(dtype: Any) -> bool:

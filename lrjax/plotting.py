@@ -25,8 +25,8 @@ import numpy as np
 from optax import GradientTransformation
 
 from lrjax import _validation as v
-from lrjax._finder import FinderResult
-from lrjax._sweep import SweepResult
+from lrjax._finding._finder import FinderResult
+from lrjax._finding._sweep import SweepResult
 
 _SUGGESTION_STYLES = {"steepest": "-", "valley": "--", "minimum": ":"}
 # "minimum" is not the rate at the minimum: the legend says what it is.

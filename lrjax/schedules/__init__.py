@@ -15,10 +15,10 @@ from lrjax.schedules._decay import linear as linear
 from lrjax.schedules._decay import polynomial_decay as polynomial_decay
 from lrjax.schedules._momentum import cyclic_momentum as cyclic_momentum
 from lrjax.schedules._momentum import one_cycle_momentum as one_cycle_momentum
+from lrjax.schedules._piecewise import constant as constant
+from lrjax.schedules._piecewise import multistep_decay as multistep_decay
+from lrjax.schedules._piecewise import piecewise_constant as piecewise_constant
+from lrjax.schedules._piecewise import step_decay as step_decay
 from lrjax.schedules._schedule import Schedule as Schedule
-from lrjax.schedules._steps import constant as constant
-from lrjax.schedules._steps import multistep_decay as multistep_decay
-from lrjax.schedules._steps import piecewise_constant as piecewise_constant
-from lrjax.schedules._steps import step_decay as step_decay
-from lrjax.schedules._warmup import inverse_sqrt as inverse_sqrt
-from lrjax.schedules._warmup import wsd as wsd
+from lrjax.schedules._transformer import inverse_sqrt as inverse_sqrt
+from lrjax.schedules._transformer import wsd as wsd

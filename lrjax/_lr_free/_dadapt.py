@@ -23,10 +23,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner, register_rate_factor, unit_factors
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner, register_rate_factor, unit_factors
 
 
 class DAdaptAdamState(NamedTuple):
@@ -48,7 +48,7 @@ class DAdaptAdamState(NamedTuple):
     nu: optax.Updates
     s: optax.Updates
     step_size: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 class DAdaptSGDState(NamedTuple):
@@ -70,7 +70,7 @@ class DAdaptSGDState(NamedTuple):
     s: optax.Updates
     x0: optax.Updates
     step_size: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 # ----------------------------------------------------------------------- helpers
@@ -84,7 +84,7 @@ def _total(tree: Any, dtype: Any) -> jax.Array:
 def _grow(d: jax.Array, d_hat: jax.Array, growth_rate: jax.Array) -> jax.Array:
     """``max(d, min(d̂, d · growth_rate))`` as Python's ``min``/``max`` evaluate it (the
     reference's arithmetic): a NaN d̂ leaves d as it is."""
-    return _state.python_max(d, _state.python_min(d_hat, d * growth_rate))
+    return _numerics.python_max(d, _numerics.python_min(d_hat, d * growth_rate))
 
 
 def _one_minus_power(t: jax.Array, one_minus_beta: jax.Array) -> jax.Array:
@@ -116,11 +116,11 @@ def _select(condition: jax.Array, new: Any, old: Any) -> Any:
 
 def _adam_denominators(state: DAdaptAdamState, given: dict[str, Any]) -> optax.Updates:
     """``1 / (√v + ε)``: the factor the update puts on m (which carries λ)."""
-    eps = _state.Values(state.hyperparams, given).value("eps")
+    eps = _hyperparams.Values(state.hyperparams, given).value("eps")
 
     def factor(v: jax.Array) -> jax.Array:
-        dtype = _state.compute_dtype(v.dtype)
-        return 1 / (jnp.sqrt(v.astype(dtype)) + _state.cast(eps, dtype))
+        dtype = _numerics.compute_dtype(v.dtype)
+        return 1 / (jnp.sqrt(v.astype(dtype)) + _numerics.cast(eps, dtype))
 
     return jax.tree.map(factor, state.nu)
 
@@ -206,7 +206,7 @@ def dadapt_adam(
       https://arxiv.org/abs/2301.07733
     """
     owner = "dadapt_adam"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         b1=b1,
@@ -218,37 +218,37 @@ def dadapt_adam(
     )
     decouple = v.check_flag(owner, "decouple", decouple)
     use_bias_correction = v.check_flag(owner, "use_bias_correction", use_bias_correction)
-    decays = not _state.is_zero(hp["weight_decay"])
+    decays = not _hyperparams.is_zero(hp["weight_decay"])
     d0 = hp.pop("d0")
     if not decays:
         del hp["weight_decay"]  # a held zero leaves the decay out
-    hyperparams = _state.Hyperparams(**hp)
-    guard = _state.may_be_zero(hp["eps"])
+    hyperparams = _hyperparams.Hyperparams(**hp)
+    guard = _hyperparams.may_be_zero(hp["eps"])
 
-    def step_size(d: jax.Array, k: jax.Array, values: _state.Values) -> jax.Array:
+    def step_size(d: jax.Array, k: jax.Array, values: _hyperparams.Values) -> jax.Array:
         """λ = d · lr, times √(1 − β2^{k+1}) / (1 − β1^{k+1}) with bias correction."""
         dtype = d.dtype
-        rate = d * _state.cast(values.value("learning_rate"), dtype)
+        rate = d * _numerics.cast(values.value("learning_rate"), dtype)
         if not use_bias_correction:
             return rate
         t = k.astype(dtype) + 1  # k may be saturated at the int32 maximum
-        correction1 = _one_minus_power(t, _state.cast(values.complement("b1"), dtype))
-        correction2 = _one_minus_power(t, _state.cast(values.complement("b2"), dtype))
+        correction1 = _one_minus_power(t, _numerics.cast(values.complement("b1"), dtype))
+        correction2 = _one_minus_power(t, _numerics.cast(values.complement("b2"), dtype))
         return rate * jnp.sqrt(correction2) / correction1
 
     def init_fn(params: optax.Params) -> DAdaptAdamState:
-        dtype = _state.estimate_dtype(params)
-        count = _state.zeros_count()
+        dtype = _numerics.estimate_dtype(params)
+        count = _tree.zeros_count()
         held = hyperparams.init()
-        d = _state.fresh(d0, dtype)
+        d = _numerics.fresh(d0, dtype)
         return DAdaptAdamState(
             count=count,
-            k=_state.zeros_count(),
+            k=_tree.zeros_count(),
             d=d,
             numerator_weighted=jnp.zeros([], dtype),
-            mu=_state.full_like(params, 0),
-            nu=_state.full_like(params, 0),
-            s=_state.full_like(params, 0),
+            mu=_tree.full_like(params, 0),
+            nu=_tree.full_like(params, 0),
+            s=_tree.full_like(params, 0),
             step_size=step_size(d, count, hyperparams.read(held, count)),
             hyperparams=held,
         )
@@ -259,10 +259,10 @@ def dadapt_adam(
             _check_params(owner, params, "weight decay")
         values = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
-        scalar = lambda name: _state.cast(values.value(name), dtype)
+        scalar = lambda name: _numerics.cast(values.value(name), dtype)
         b1, b2, eps = scalar("b1"), scalar("b2"), scalar("eps")
-        one_minus_b1 = _state.cast(values.complement("b1"), dtype)
-        one_minus_b2 = _state.cast(values.complement("b2"), dtype)
+        one_minus_b1 = _numerics.cast(values.complement("b1"), dtype)
+        one_minus_b2 = _numerics.cast(values.complement("b2"), dtype)
         sqrt_b2 = jnp.sqrt(b2)
         one_minus_sqrt_b2 = one_minus_b2 / (1 + sqrt_b2)  # 1 − √β2 without cancellation
         decay = scalar("weight_decay") if decays else jnp.zeros([], dtype)
@@ -285,18 +285,20 @@ def dadapt_adam(
         m_scale, s_scale, updates_state = jax.lax.cond(active, updating, resting)
 
         def accumulate(g, p, m, v, s):
-            cd = _state.compute_dtype(g.dtype)
+            cd = _numerics.compute_dtype(g.dtype)
             g = g.astype(cd)
             if decays and not decouple:
-                g = g + _state.cast(decay, cd) * p.astype(cd)
+                g = g + _numerics.cast(decay, cd) * p.astype(cd)
             m_old, v_old, s_old = m.astype(cd), v.astype(cd), s.astype(cd)
-            denom = jnp.sqrt(v_old) + _state.cast(eps, cd)
-            inner = jnp.vdot(g, _state.safe_divide(s_old, denom, guard))  # ⟨g, s_k/(√v_k + ε)⟩
-            m_new = _state.cast(b1, cd) * m_old + _state.cast(m_scale, cd) * g
-            v_new = _state.cast(b2, cd) * v_old + _state.cast(one_minus_b2, cd) * jnp.square(g)
+            denom = jnp.sqrt(v_old) + _numerics.cast(eps, cd)
+            inner = jnp.vdot(g, _numerics.safe_divide(s_old, denom, guard))  # ⟨g, s_k/(√v_k + ε)⟩
+            m_new = _numerics.cast(b1, cd) * m_old + _numerics.cast(m_scale, cd) * g
+            v_new = _numerics.cast(b2, cd) * v_old + _numerics.cast(one_minus_b2, cd) * jnp.square(
+                g
+            )
             # The selects keep the buffers exactly (also where g is not finite) when
             # nothing is updated; made here, they update the buffers in place.
-            s_new = _state.cast(sqrt_b2, cd) * s_old + _state.cast(s_scale, cd) * g
+            s_new = _numerics.cast(sqrt_b2, cd) * s_old + _numerics.cast(s_scale, cd) * g
             s_new = jnp.where(updates_state, s_new, s_old)
             l1 = jnp.sum(jnp.abs(s_new))  # before s is rounded to its dtype
             m = jnp.where(updates_state, m_new.astype(m.dtype), m)
@@ -306,7 +308,7 @@ def dadapt_adam(
         # Without weight decay the parameters are not read: the gradients hold their place.
         params_or_grads = params if params is not None else updates
         results = jax.tree.map(accumulate, updates, params_or_grads, state.mu, state.nu, state.s)
-        inner, l1, mu, nu, s = _state.unzip(updates, results, 5)
+        inner, l1, mu, nu, s = _tree.unzip(updates, results, 5)
         s_l1 = _total(l1, dtype)
         numerator = sqrt_b2 * state.numerator_weighted + one_minus_sqrt_b2 * dlr * _total(
             inner, dtype
@@ -318,7 +320,7 @@ def dadapt_adam(
             d_hat = numerator / (one_minus_sqrt_b2 * s_l1)
             d = _grow(state.d, d_hat, scalar("growth_rate"))
             shrink = decay * dlr  # decoupled decay: x ← x − λ · weight_decay · x
-            return _state.increment(state.k), d, numerator, shrink, jnp.array(True)
+            return _tree.increment(state.k), d, numerator, shrink, jnp.array(True)
 
         def skip() -> tuple[jax.Array, ...]:
             zero = jnp.zeros([], dtype)
@@ -327,16 +329,16 @@ def dadapt_adam(
         k, d, numerator, shrink, moves = jax.lax.cond(taken, estimate, skip)
 
         def step(g, p, m, v):
-            cd = _state.compute_dtype(g.dtype)
+            cd = _numerics.compute_dtype(g.dtype)
             m, v = m.astype(cd), v.astype(cd)
-            u = -_state.safe_divide(m, jnp.sqrt(v) + _state.cast(eps, cd), guard)
+            u = -_numerics.safe_divide(m, jnp.sqrt(v) + _numerics.cast(eps, cd), guard)
             if decays and decouple:
-                u = u - _state.cast(shrink, cd) * p.astype(cd)
+                u = u - _numerics.cast(shrink, cd) * p.astype(cd)
             return jnp.where(moves, u, 0).astype(g.dtype)
 
         new_updates = jax.tree.map(step, updates, params_or_grads, mu, nu)
         new_state = DAdaptAdamState(
-            count=_state.increment(state.count),
+            count=_tree.increment(state.count),
             k=k,
             d=d,
             numerator_weighted=numerator,
@@ -348,7 +350,7 @@ def dadapt_adam(
         )
         return new_updates, new_state
 
-    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+    return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
 # -------------------------------------------------------------------------- SGD
@@ -425,7 +427,7 @@ def dadapt_sgd(
       https://arxiv.org/abs/2301.07733
     """
     owner = "dadapt_sgd"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         momentum=momentum,
@@ -436,26 +438,26 @@ def dadapt_sgd(
     if not callable(hp["momentum"]) and v.is_concrete(hp["momentum"]) and hp["momentum"] >= 1:
         # momentum 1 would never move the parameters (x ← x).
         raise ValueError(f"{owner}: momentum must be in [0, 1), got {v.show(momentum)}")
-    decays = not _state.is_zero(hp["weight_decay"])
+    decays = not _hyperparams.is_zero(hp["weight_decay"])
     d0 = hp.pop("d0")
     if not decays:
         del hp["weight_decay"]  # a held zero leaves the decay out
-    hyperparams = _state.Hyperparams(**hp)
+    hyperparams = _hyperparams.Hyperparams(**hp)
 
     def init_fn(params: optax.Params) -> DAdaptSGDState:
-        dtype = _state.estimate_dtype(params)
-        count = _state.zeros_count()
+        dtype = _numerics.estimate_dtype(params)
+        count = _tree.zeros_count()
         held = hyperparams.init()
-        d = _state.fresh(d0, dtype)
-        rate = _state.cast(hyperparams.read(held, count).value("learning_rate"), dtype)
+        d = _numerics.fresh(d0, dtype)
+        rate = _numerics.cast(hyperparams.read(held, count).value("learning_rate"), dtype)
         return DAdaptSGDState(
             count=count,
-            k=_state.zeros_count(),
+            k=_tree.zeros_count(),
             d=d,
             numerator_weighted=jnp.zeros([], dtype),
             g0_norm=jnp.zeros([], dtype),
-            s=_state.full_like(params, 0),
-            x0=jax.tree.map(lambda p: _state.fresh(p, _state.state_dtype(p.dtype)), params),
+            s=_tree.full_like(params, 0),
+            x0=jax.tree.map(lambda p: _numerics.fresh(p, _numerics.state_dtype(p.dtype)), params),
             step_size=d * rate,
             hyperparams=held,
         )
@@ -465,7 +467,7 @@ def dadapt_sgd(
         _check_params(owner, params, "the step averages them with x0 − s")
         values = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
-        scalar = lambda name: _state.cast(values.value(name), dtype)
+        scalar = lambda name: _numerics.cast(values.value(name), dtype)
         lr, momentum = scalar("learning_rate"), scalar("momentum")
         decay = scalar("weight_decay") if decays else jnp.zeros([], dtype)
 
@@ -478,16 +480,16 @@ def dadapt_sgd(
         active = (lr > 0) & known
 
         def accumulate(g, p, s):
-            cd = _state.compute_dtype(g.dtype)
+            cd = _numerics.compute_dtype(g.dtype)
             g = g.astype(cd)
             if decays:
-                g = g + _state.cast(decay, cd) * p.astype(cd)
+                g = g + _numerics.cast(decay, cd) * p.astype(cd)
             s = s.astype(cd)
             inner = jnp.vdot(g, s)  # ⟨g, s_k⟩
-            s = s + _state.cast(dlr, cd) * g
+            s = s + _numerics.cast(dlr, cd) * g
             return inner, jnp.sum(jnp.square(s)), s
 
-        inner, squares, s = _state.unzip(
+        inner, squares, s = _tree.unzip(
             updates, jax.tree.map(accumulate, updates, params, state.s), 3
         )
         s = _select(active, s, state.s)
@@ -500,15 +502,15 @@ def dadapt_sgd(
         ck = 1 - momentum
 
         def step(g, p, x0, s):
-            cd = _state.compute_dtype(g.dtype)
+            cd = _numerics.compute_dtype(g.dtype)
             z = x0.astype(cd) - s.astype(cd)
-            u = _state.cast(ck, cd) * (z - p.astype(cd))  # x ← μ x + (1 − μ) z
+            u = _numerics.cast(ck, cd) * (z - p.astype(cd))  # x ← μ x + (1 − μ) z
             return jnp.where(moves, u, 0).astype(g.dtype)
 
         new_updates = jax.tree.map(step, updates, params, state.x0, s)
         new_state = DAdaptSGDState(
-            count=_state.increment(state.count),
-            k=jnp.where(moves, _state.increment(state.k), state.k),
+            count=_tree.increment(state.count),
+            k=jnp.where(moves, _tree.increment(state.k), state.k),
             d=jnp.where(moves, d, state.d),
             numerator_weighted=jnp.where(moves, numerator, state.numerator_weighted),
             g0_norm=jnp.where(moves, g0_norm, state.g0_norm),
@@ -519,4 +521,4 @@ def dadapt_sgd(
         )
         return new_updates, new_state
 
-    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+    return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner
 
 
 class ScaleByAdamState(NamedTuple):
@@ -20,7 +20,7 @@ class ScaleByAdamState(NamedTuple):
     count: jax.Array
     mu: optax.Updates
     nu: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -30,7 +30,7 @@ class ScaleByAmsgradState(NamedTuple):
     mu: optax.Updates
     nu: optax.Updates
     nu_max: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.Array:
@@ -40,31 +40,31 @@ def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.
     ``1 − β^t`` would cancel (β = 0.999, small t), as torch's float64 does.
     """
     t = count.astype(dtype)
-    return -jnp.expm1(t * jnp.log1p(-_state.cast(one_minus_beta, dtype)))
+    return -jnp.expm1(t * jnp.log1p(-_numerics.cast(one_minus_beta, dtype)))
 
 
 def _denominator(v: jax.Array, sqrt_correction2: jax.Array, eps: jax.Array) -> jax.Array:
     """torch's ``√v / √(1 − β2^t) + ε``, in ``v``'s compute dtype."""
-    dtype = _state.compute_dtype(v.dtype)
-    return jnp.sqrt(v.astype(dtype)) / _state.cast(sqrt_correction2, dtype) + _state.cast(
+    dtype = _numerics.compute_dtype(v.dtype)
+    return jnp.sqrt(v.astype(dtype)) / _numerics.cast(sqrt_correction2, dtype) + _numerics.cast(
         eps, dtype
     )
 
 
-def _corrections(count: jax.Array, hp: _state.Values) -> tuple[jax.Array, jax.Array]:
+def _corrections(count: jax.Array, hp: _hyperparams.Values) -> tuple[jax.Array, jax.Array]:
     """``1 − β1^t`` and ``√(1 − β2^t)``: scalars, computed once per step."""
-    dtype = _state.default_float()
+    dtype = _numerics.default_float()
     correction1 = _bias_correction(count, hp.complement("b1"), dtype)
     return correction1, jnp.sqrt(_bias_correction(count, hp.complement("b2"), dtype))
 
 
-def _rates(count: jax.Array, nu: optax.Updates, hp: _state.Values) -> optax.Updates:
+def _rates(count: jax.Array, nu: optax.Updates, hp: _hyperparams.Values) -> optax.Updates:
     """``(1/(1 − β1^t)) / (√(v/(1 − β2^t)) + ε)``: the factor Adam's update puts on m."""
     correction1, sqrt_correction2 = _corrections(count, hp)
 
     def rate(v: jax.Array) -> jax.Array:
         denom = _denominator(v, sqrt_correction2, hp.value("eps"))
-        return 1 / (_state.cast(correction1, denom.dtype) * denom)
+        return 1 / (_numerics.cast(correction1, denom.dtype) * denom)
 
     return jax.tree.map(rate, nu)
 
@@ -74,7 +74,7 @@ def _adam_preconditioner(
 ) -> optax.Updates:
     # Before any update t = 0 and both corrections are 0: report the first update's factor.
     nu = state.nu_max if isinstance(state, ScaleByAmsgradState) else state.nu
-    return _rates(jnp.maximum(state.count, 1), nu, _state.Values(state.hyperparams, given))
+    return _rates(jnp.maximum(state.count, 1), nu, _hyperparams.Values(state.hyperparams, given))
 
 
 def scale_by_adam(
@@ -117,42 +117,42 @@ def scale_by_adam(
       and Beyond", ICLR 2018, https://openreview.net/forum?id=ryQu7f-RZ
     """
     owner = "scale_by_adam"
-    hp = _state.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
+    hp = _hyperparams.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
     direction = adam_direction(**hp, amsgrad=v.check_flag(owner, "amsgrad", amsgrad))
-    return _base.public(owner, direction)
+    return _tree.as_method(owner, direction)
 
 
 def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_adam` from checked hyperparameters."""
-    hyperparams = _state.Hyperparams(b1=b1, b2=b2, eps=eps)
-    guard = _state.may_be_zero(eps)
+    hyperparams = _hyperparams.Hyperparams(b1=b1, b2=b2, eps=eps)
+    guard = _hyperparams.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByAdamState | ScaleByAmsgradState:
         moments = dict(
-            count=_state.zeros_count(),
-            mu=_state.full_like(params, 0),
-            nu=_state.full_like(params, 0),
+            count=_tree.zeros_count(),
+            mu=_tree.full_like(params, 0),
+            nu=_tree.full_like(params, 0),
         )
         if amsgrad:
             return ScaleByAmsgradState(
-                **moments, nu_max=_state.full_like(params, 0), hyperparams=hyperparams.init()
+                **moments, nu_max=_tree.full_like(params, 0), hyperparams=hyperparams.init()
             )
         return ScaleByAdamState(**moments, hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         hp = hyperparams.read(state.hyperparams, state.count)
-        count = _state.increment(state.count)
+        count = _tree.increment(state.count)
         b2 = hp.value("b2")
         one_minus_b1, one_minus_b2 = hp.complement("b1"), hp.complement("b2")
 
         def moments(g: jax.Array, m: jax.Array, v: jax.Array):
-            dtype = _state.compute_dtype(g.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
             g, m = g.astype(dtype), m.astype(dtype)
-            m = m + _state.cast(one_minus_b1, dtype) * (
+            m = m + _numerics.cast(one_minus_b1, dtype) * (
                 g - m
             )  # torch's lerp, which rounds differently
-            v = _state.cast(b2, dtype) * v.astype(dtype) + _state.cast(
+            v = _numerics.cast(b2, dtype) * v.astype(dtype) + _numerics.cast(
                 one_minus_b2, dtype
             ) * jnp.square(g)
             return m, v
@@ -160,15 +160,15 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
         correction1, sqrt_correction2 = _corrections(count, hp)
 
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
             denom = _denominator(v, sqrt_correction2, hp.value("eps"))
-            step = _state.safe_divide(
-                m.astype(dtype) / _state.cast(correction1, dtype), denom, guard
+            step = _numerics.safe_divide(
+                m.astype(dtype) / _numerics.cast(correction1, dtype), denom, guard
             )
             return step.astype(g.dtype)
 
-        mu, nu = _state.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
-        mu, nu = _state.cast_like(mu, state.mu), _state.cast_like(nu, state.nu)
+        mu, nu = _tree.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
+        mu, nu = _tree.cast_like(mu, state.mu), _tree.cast_like(nu, state.nu)
         if amsgrad:
             nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
             updates = jax.tree.map(direction, updates, mu, nu_max)
@@ -276,17 +276,10 @@ def adamw(
 
 
 def _adam(owner, learning_rate, b1, b2, eps, weight_decay, mask, amsgrad, *, decoupled: bool):
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
     )
     direction = adam_direction(
         hp["b1"], hp["b2"], hp["eps"], v.check_flag(owner, "amsgrad", amsgrad)
     )
-    return _base.torch_method(
-        owner,
-        hp["learning_rate"],
-        [direction],
-        hp["weight_decay"],
-        mask=_base.check_mask(owner, mask),
-        decoupled=decoupled,
-    )
+    return _chain.torch_method(owner, hp, [direction], mask=mask, decoupled=decoupled)

@@ -11,11 +11,11 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _loop
-from lrjax import _sweep_run as program
 from lrjax import _validation as v
-from lrjax._sgd import sgd
-from lrjax._sweep_result import SweepResult, result
+from lrjax._finding import _loop
+from lrjax._finding import _sweep_program as program
+from lrjax._finding._results import SweepResult, result
+from lrjax._methods._sgd import sgd
 
 OWNER = "sweep"
 # With a progress bar the steps run in this many chunks of one compiled program.

@@ -1,9 +1,7 @@
-"""What every lrjax method is made of: weight decay, the learning rate, and the
-torch-style chain that puts a direction between them."""
+"""The blocks every lrjax method ends with: weight decay and the learning rate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -11,59 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _state
+from lrjax import _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-
-Schedule = Callable[[jax.typing.ArrayLike], jax.Array]
-ScalarOrSchedule = float | jax.Array | Schedule
-
-
-def public(owner: str, tx: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
-    """``tx`` as the function ``owner`` returns it.
-
-    ``init`` refuses parameters that are not floating point (naming ``owner``); Python
-    number leaves work as in optax; a complex parameter is trained as the pair of its
-    real and imaginary parts, each with its own state, as torch does (``view_as_real``):
-    the state holds such a leaf as a real array with a trailing axis of 2.
-    """
-
-    def init_fn(params: optax.Params) -> optax.OptState:
-        _state.check_params(owner, params)
-        return tx.init(_state.as_real(_state.as_arrays(params)))
-
-    def update_fn(updates, state, params=None, **extra_args):
-        updates = _state.as_arrays(updates)
-        if params is not None:
-            params = _state.as_real(_state.as_arrays(params))
-        real, state = tx.update(_state.as_real(updates), state, params, **extra_args)
-        return _state.as_complex_like(real, updates), state
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-def torch_method(
-    owner: str,
-    learning_rate: ScalarOrSchedule,
-    directions: Sequence[optax.GradientTransformation],
-    weight_decay: Any,
-    *,
-    mask: Any = None,
-    decoupled: bool = False,
-) -> optax.GradientTransformationExtraArgs:
-    """The chain of a ``torch.optim`` method from checked hyperparameters.
-
-    Coupled weight decay (L2, torch's ``weight_decay``) is added to the gradient before
-    the directions; decoupled decay (AdamW) after them, so the rate multiplies it too.
-    A held zero decay leaves its block out; ``mask`` (checked) limits it to some
-    parameters. The rate comes last.
-    """
-    blocks = list(directions)
-    if not _state.is_zero(weight_decay):
-        decay = decayed_weights(weight_decay, mask)
-        blocks = [*blocks, decay] if decoupled else [decay, *blocks]
-    blocks.append(learning_rate_block(learning_rate))
-    return public(owner, optax.chain(*blocks))
-
+from lrjax._hyperparams import ScalarOrSchedule, ScheduleFn
+from lrjax._registry import register_rate_factor
 
 # ------------------------------------------------------------------- weight decay
 
@@ -72,7 +21,7 @@ class AddDecayedWeightsState(NamedTuple):
     """State of :func:`add_decayed_weights`: ``count`` steps a scheduled coefficient."""
 
     count: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def check_mask(owner: str, mask: Any) -> Any:
@@ -89,7 +38,7 @@ def check_mask(owner: str, mask: Any) -> Any:
 
 
 def add_decayed_weights(
-    weight_decay: float | jax.Array | Schedule = v.default(0.0),
+    weight_decay: float | jax.Array | ScheduleFn = v.default(0.0),
     *,
     mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -121,17 +70,17 @@ def add_decayed_weights(
       Array([2.], dtype=float32)
     """
     owner = "add_decayed_weights"
-    checked = _state.check_hyperparams(owner, weight_decay=weight_decay)
-    return public(owner, decayed_weights(checked["weight_decay"], check_mask(owner, mask)))
+    checked = _hyperparams.check_hyperparams(owner, weight_decay=weight_decay)
+    return _tree.as_method(owner, decayed_weights(checked["weight_decay"], check_mask(owner, mask)))
 
 
 def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransformationExtraArgs:
     """:func:`add_decayed_weights` from a checked coefficient and mask."""
-    hyperparams = _state.Hyperparams(weight_decay=weight_decay)
+    hyperparams = _hyperparams.Hyperparams(weight_decay=weight_decay)
 
     def init_fn(params: optax.Params) -> AddDecayedWeightsState:
         del params
-        return AddDecayedWeightsState(count=_state.zeros_count(), hyperparams=hyperparams.init())
+        return AddDecayedWeightsState(count=_tree.zeros_count(), hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
@@ -141,10 +90,12 @@ def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransf
         decay = hp.value("weight_decay")
 
         def add(u: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(u.dtype)
-            return (u.astype(dtype) + _state.cast(decay, dtype) * p.astype(dtype)).astype(u.dtype)
+            dtype = _numerics.compute_dtype(u.dtype)
+            return (u.astype(dtype) + _numerics.cast(decay, dtype) * p.astype(dtype)).astype(
+                u.dtype
+            )
 
-        new_state = AddDecayedWeightsState(_state.increment(state.count), hp.state)
+        new_state = AddDecayedWeightsState(_tree.increment(state.count), hp.state)
         return jax.tree.map(add, updates, params), new_state
 
     tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -163,7 +114,7 @@ class ScaleByLearningRateState(NamedTuple):
     """
 
     count: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 class ScaleByScheduleState(NamedTuple):
@@ -202,42 +153,42 @@ def scale_by_learning_rate(
       >>> updates
       Array([-0.1, -0.1], dtype=float32)
     """
-    checked = _state.check_hyperparams("scale_by_learning_rate", learning_rate=learning_rate)
-    return public("scale_by_learning_rate", learning_rate_block(checked["learning_rate"]))
+    checked = _hyperparams.check_hyperparams("scale_by_learning_rate", learning_rate=learning_rate)
+    return _tree.as_method("scale_by_learning_rate", learning_rate_block(checked["learning_rate"]))
 
 
 def learning_rate_block(learning_rate: ScalarOrSchedule) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_learning_rate` from a checked rate or a schedule."""
     if callable(learning_rate):
         return _scale_by_schedule(learning_rate)
-    hyperparams = _state.Hyperparams(learning_rate=learning_rate)
+    hyperparams = _hyperparams.Hyperparams(learning_rate=learning_rate)
 
     def init_fn(params: optax.Params) -> ScaleByLearningRateState:
         del params
-        return ScaleByLearningRateState(count=_state.zeros_count(), hyperparams=hyperparams.init())
+        return ScaleByLearningRateState(count=_tree.zeros_count(), hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         rate = hyperparams.read(state.hyperparams, state.count).value("learning_rate")
-        return _scale(updates, rate), state._replace(count=_state.increment(state.count))
+        return _scale(updates, rate), state._replace(count=_tree.increment(state.count))
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
-def _scale_by_schedule(schedule: Schedule) -> optax.GradientTransformationExtraArgs:
+def _scale_by_schedule(schedule: ScheduleFn) -> optax.GradientTransformationExtraArgs:
     def rate(count: jax.Array) -> jax.Array:
-        return _state.fresh(schedule(count), _state.default_float())
+        return _numerics.fresh(schedule(count), _numerics.default_float())
 
     def init_fn(params: optax.Params) -> ScaleByScheduleState:
         del params
-        count = _state.zeros_count()
+        count = _tree.zeros_count()
         return ScaleByScheduleState(count=count, learning_rate=rate(count))
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         learning_rate = rate(state.count)
         updates = _scale(updates, learning_rate)
-        return updates, ScaleByScheduleState(_state.increment(state.count), learning_rate)
+        return updates, ScaleByScheduleState(_tree.increment(state.count), learning_rate)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -254,7 +205,11 @@ def scale_tree(updates: optax.Updates, factor: jax.Array) -> optax.Updates:
     """
 
     def scale(u: jax.Array) -> jax.Array:
-        dtype = _state.compute_dtype(u.dtype)
-        return (u.astype(dtype) * _state.cast(factor, dtype)).astype(u.dtype)
+        dtype = _numerics.compute_dtype(u.dtype)
+        return (u.astype(dtype) * _numerics.cast(factor, dtype)).astype(u.dtype)
 
     return jax.tree.map(scale, updates)
+
+
+register_rate_factor(ScaleByLearningRateState, lambda s: s.hyperparams.values.get("learning_rate"))
+register_rate_factor(ScaleByScheduleState, lambda s: s.learning_rate)

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -23,16 +23,16 @@ class ScaleByAdadeltaState(NamedTuple):
     count: jax.Array
     square_avg: optax.Updates
     acc_delta: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _adadelta_preconditioner(state: ScaleByAdadeltaState, given: dict[str, Any]) -> optax.Updates:
     """``√(E[Δx²] + ε) / √(E[g²] + ε)`` from the current accumulators."""
-    eps = _state.Values(state.hyperparams, given).value("eps")
+    eps = _hyperparams.Values(state.hyperparams, given).value("eps")
 
     def rate(v: jax.Array, u: jax.Array) -> jax.Array:
-        dtype = _state.compute_dtype(v.dtype)
-        e = _state.cast(eps, dtype)
+        dtype = _numerics.compute_dtype(v.dtype)
+        e = _numerics.cast(eps, dtype)
         return jnp.sqrt(u.astype(dtype) + e) / jnp.sqrt(v.astype(dtype) + e)
 
     return jax.tree.map(rate, state.square_avg, state.acc_delta)
@@ -71,36 +71,39 @@ def scale_by_adadelta(
       https://arxiv.org/abs/1212.5701
     """
     owner = "scale_by_adadelta"
-    return _base.public(
-        owner, adadelta_direction(**_state.check_hyperparams(owner, rho=rho, eps=eps))
+    return _tree.as_method(
+        owner, adadelta_direction(**_hyperparams.check_hyperparams(owner, rho=rho, eps=eps))
     )
 
 
 def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_adadelta` from checked hyperparameters."""
-    hyperparams = _state.Hyperparams(rho=rho, eps=eps)
-    guard = _state.may_be_zero(eps)  # E[g²] + ε is 0 only for ε = 0 and a zero gradient
+    hyperparams = _hyperparams.Hyperparams(rho=rho, eps=eps)
+    guard = _hyperparams.may_be_zero(eps)  # E[g²] + ε is 0 only for ε = 0 and a zero gradient
 
     def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
         return ScaleByAdadeltaState(
-            count=_state.zeros_count(),
-            square_avg=_state.full_like(params, 0),
-            acc_delta=_state.full_like(params, 0),
+            count=_tree.zeros_count(),
+            square_avg=_tree.full_like(params, 0),
+            acc_delta=_tree.full_like(params, 0),
             hyperparams=hyperparams.init(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
         hp = hyperparams.read(state.hyperparams, state.count)
-        dtype = _state.default_float()
-        rho_eps = _state.cast(hp.value("rho"), dtype) * _state.cast(
+        dtype = _numerics.default_float()
+        rho_eps = _numerics.cast(hp.value("rho"), dtype) * _numerics.cast(
             hp.value("eps"), dtype
         )  # a scalar, once per step
 
         def step(g: jax.Array, v: jax.Array, u: jax.Array):
-            dtype = _state.compute_dtype(g.dtype)
-            rho, eps = _state.cast(hp.value("rho"), dtype), _state.cast(hp.value("eps"), dtype)
-            one_minus_rho = _state.cast(hp.complement("rho"), dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
+            rho, eps = (
+                _numerics.cast(hp.value("rho"), dtype),
+                _numerics.cast(hp.value("eps"), dtype),
+            )
+            one_minus_rho = _numerics.cast(hp.complement("rho"), dtype)
             g, v, u = g.astype(dtype), v.astype(dtype), u.astype(dtype)
             g2 = jnp.square(g)
             new_g2 = one_minus_rho * g2
@@ -108,27 +111,27 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
             v_eps = v + eps
             # E[Δx²]_t = ρ E[Δx²]_{t-1} + (1-ρ) Δx_t²,
             # where Δx_t² = (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) · g².
-            u_new = rho * u + one_minus_rho * (_state.safe_divide(u + eps, v_eps, guard) * g2)
+            u_new = rho * u + one_minus_rho * (_numerics.safe_divide(u + eps, v_eps, guard) * g2)
             # Δx_t from the *new* E[Δx²]: (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) equals
             # (E[Δx²]_t + ρε) / (ρ(E[g²]_t + ε) + (1-ρ)g²). The paper's form shares two
             # square roots between the update and E[Δx²]_t, which XLA:CPU then writes to two
             # temporary arrays each step; this one reads the old E[Δx²] once and needs one
             # root, so the step is three passes over memory (benchmarks/README.md).
             denominator = rho * v_eps + new_g2
-            ratio = (u_new + _state.cast(rho_eps, dtype)) / denominator
+            ratio = (u_new + _numerics.cast(rho_eps, dtype)) / denominator
             # The denominator is 0 only where g = 0 and ρ(E[g²] + ε) = 0: there Δx = 0.
             delta = jnp.sqrt(jax.lax.select(denominator > 0, ratio, jnp.zeros_like(ratio))) * g
             return delta, v, u_new
 
         out = jax.tree.map(step, updates, state.square_avg, state.acc_delta)
-        delta, square_avg, acc_delta = _state.unzip(updates, out, 3)
+        delta, square_avg, acc_delta = _tree.unzip(updates, out, 3)
         new_state = ScaleByAdadeltaState(
-            count=_state.increment(state.count),
-            square_avg=_state.cast_like(square_avg, state.square_avg),
-            acc_delta=_state.cast_like(acc_delta, state.acc_delta),
+            count=_tree.increment(state.count),
+            square_avg=_tree.cast_like(square_avg, state.square_avg),
+            acc_delta=_tree.cast_like(acc_delta, state.acc_delta),
             hyperparams=hp.state,
         )
-        return _state.cast_like(delta, updates), new_state
+        return _tree.cast_like(delta, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
@@ -172,14 +175,8 @@ def adadelta(
       Zeiler, 2012, https://arxiv.org/abs/1212.5701
     """
     owner = "adadelta"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner, learning_rate=learning_rate, rho=rho, eps=eps, weight_decay=weight_decay
     )
     direction = adadelta_direction(hp["rho"], hp["eps"])
-    return _base.torch_method(
-        owner,
-        hp["learning_rate"],
-        [direction],
-        hp["weight_decay"],
-        mask=_base.check_mask(owner, mask),
-    )
+    return _chain.torch_method(owner, hp, [direction], mask=mask)

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _blocks, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner, register_rate_factor
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner, register_rate_factor
 
 # ------------------------------------------------------------------------- DoG
 
@@ -31,7 +31,7 @@ class DoGState(NamedTuple):
     r_max: jax.Array
     sum_sq_grads: jax.Array
     step_size: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 class LDoGState(NamedTuple):
@@ -46,7 +46,7 @@ class LDoGState(NamedTuple):
     r_max: Any
     sum_sq_grads: Any
     step_sizes: Any
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _stack(values: list[jax.Array], dtype: Any) -> jax.Array:
@@ -57,7 +57,7 @@ def _stack(values: list[jax.Array], dtype: Any) -> jax.Array:
 def _leaf_norms(tree: Any, dtype: Any) -> jax.Array:
     """‖x_k‖ for every leaf k, as one vector."""
     norms = [
-        jnp.linalg.norm(x.astype(_state.compute_dtype(x.dtype)).ravel()).astype(dtype)
+        jnp.linalg.norm(x.astype(_numerics.compute_dtype(x.dtype)).ravel()).astype(dtype)
         for x in jax.tree.leaves(tree)
     ]
     return _stack(norms, dtype)
@@ -71,7 +71,7 @@ def _leaf_sum_squares(tree: Any, dtype: Any) -> jax.Array:
 
 def _difference(p: jax.Array, x0: jax.Array) -> jax.Array:
     """x − x_0 in the arithmetic dtype (bfloat16 would round the small difference)."""
-    dtype = _state.compute_dtype(p.dtype)
+    dtype = _numerics.compute_dtype(p.dtype)
     return p.astype(dtype) - x0.astype(dtype)
 
 
@@ -186,7 +186,7 @@ def dog(
     """
     owner = "dog"
     layerwise = v.check_flag(owner, "layerwise", layerwise)
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner, learning_rate=learning_rate, reps_rel=reps_rel, eps=eps, weight_decay=weight_decay
     )
     rate = hp["learning_rate"]
@@ -199,32 +199,32 @@ def dog(
     if init_eta is None:
         held["reps_rel"] = hp["reps_rel"]
     else:  # the reference then ignores reps_rel (r_ε = 0)
-        held.update(_state.check_hyperparams(owner, init_eta=init_eta))
-    if not _state.is_zero(hp["weight_decay"]):
+        held.update(_hyperparams.check_hyperparams(owner, init_eta=init_eta))
+    if not _hyperparams.is_zero(hp["weight_decay"]):
         held["weight_decay"] = hp["weight_decay"]
-    return _base.public(owner, _dog(owner, held, layerwise))
+    return _tree.as_method(owner, _dog(owner, held, layerwise))
 
 
 def _dog(
     owner: str, held: dict[str, Any], layerwise: bool
 ) -> optax.GradientTransformationExtraArgs:
-    hyperparams = _state.Hyperparams(**held)
+    hyperparams = _hyperparams.Hyperparams(**held)
     has_init_eta = "init_eta" in held
     decays = "weight_decay" in held
 
     def init_fn(params: optax.Params) -> DoGState | LDoGState:
-        dtype = _state.estimate_dtype(params)
+        dtype = _numerics.estimate_dtype(params)
         hyperparams_state = hyperparams.init()
-        first = _state.Values(hyperparams_state, hyperparams.given)
+        first = _hyperparams.Values(hyperparams_state, hyperparams.given)
         first_eta = first.value("init_eta") if has_init_eta else 0
 
         def scalar(value: Any) -> jax.Array:
-            return _state.fresh(value, dtype)
+            return _numerics.fresh(value, dtype)
 
-        x0 = jax.tree.map(lambda p: _state.fresh(p, _state.state_dtype(p.dtype)), params)
+        x0 = jax.tree.map(lambda p: _numerics.fresh(p, _numerics.state_dtype(p.dtype)), params)
         if not layerwise:
             return DoGState(
-                count=_state.zeros_count(),
+                count=_tree.zeros_count(),
                 x0=x0,
                 r_max=scalar(0),
                 sum_sq_grads=scalar(0),
@@ -232,7 +232,7 @@ def _dog(
                 hyperparams=hyperparams_state,
             )
         return LDoGState(
-            count=_state.zeros_count(),
+            count=_tree.zeros_count(),
             x0=x0,
             r_max=jax.tree.map(lambda _: scalar(0), params),
             sum_sq_grads=jax.tree.map(lambda _: scalar(0), params),
@@ -248,14 +248,14 @@ def _dog(
                 "the initial parameters): call tx.update(grads, state, params)"
             )
         hp = hyperparams.read(state.hyperparams, state.count)
-        dtype = _state.estimate_dtype(state.x0)
+        dtype = _numerics.estimate_dtype(state.x0)
         first = state.count == 0
 
         def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
-            compute = _state.compute_dtype(g.dtype)
+            compute = _numerics.compute_dtype(g.dtype)
             g = g.astype(compute)
             if decays:  # coupled: the reference adds λx to the gradient in place
-                g = g + _state.cast(hp.value("weight_decay"), compute) * p.astype(compute)
+                g = g + _numerics.cast(hp.value("weight_decay"), compute) * p.astype(compute)
             return g
 
         grads = jax.tree.map(gradient, updates, params)
@@ -271,13 +271,13 @@ def _dog(
         # count, not a select over whole arrays, so each update makes one pass only.
         def first_update() -> tuple[optax.Params, jax.Array]:
             # x_0 is taken now: the distance travelled is 0, so r̄ = r_ε.
-            x0 = jax.tree.map(lambda p, x: _state.fresh(p, x.dtype), params, state.x0)
+            x0 = jax.tree.map(lambda p, x: _numerics.fresh(p, x.dtype), params, state.x0)
             if has_init_eta:
                 return x0, jnp.zeros_like(old_r)
             norms = _leaf_norms(params, dtype)
             if not layerwise:
                 norms = _norm(norms)
-            return x0, _state.cast(hp.value("reps_rel"), dtype) * (1 + norms)
+            return x0, _numerics.cast(hp.value("reps_rel"), dtype) * (1 + norms)
 
         def later_update() -> tuple[optax.Params, jax.Array]:
             distances = _leaf_norms(jax.tree.map(_difference, params, state.x0), dtype)
@@ -286,16 +286,16 @@ def _dog(
             return state.x0, jnp.maximum(old_r, distances)
 
         x0, r_max = jax.lax.cond(first, first_update, later_update)
-        eps = _state.cast(hp.value("eps"), dtype)
+        eps = _numerics.cast(hp.value("eps"), dtype)
         sum_sq_grads = jnp.where(first, eps, old_sum) + sum_squares
-        eta = _step_sizes(_state.cast(hp.value("learning_rate"), dtype), r_max, sum_sq_grads)
+        eta = _step_sizes(_numerics.cast(hp.value("learning_rate"), dtype), r_max, sum_sq_grads)
         if has_init_eta:
-            eta = jnp.where(first, _state.cast(hp.value("init_eta"), dtype), eta)
+            eta = jnp.where(first, _numerics.cast(hp.value("init_eta"), dtype), eta)
 
-        count = _state.increment(state.count)
+        count = _tree.increment(state.count)
         if not layerwise:
-            new_updates = _base.scale_tree(grads, -eta)
-            new_updates = _state.cast_like(new_updates, updates)
+            new_updates = _blocks.scale_tree(grads, -eta)
+            new_updates = _tree.cast_like(new_updates, updates)
             return new_updates, DoGState(count, x0, r_max, sum_sq_grads, eta, hp.state)
         structure = jax.tree.structure(updates)
 
@@ -304,7 +304,7 @@ def _dog(
 
         step_sizes = per_leaf(eta)
         new_updates = jax.tree.map(
-            lambda g, u, e: (-_state.cast(e, g.dtype) * g).astype(u.dtype),
+            lambda g, u, e: (-_numerics.cast(e, g.dtype) * g).astype(u.dtype),
             grads,
             updates,
             step_sizes,
@@ -335,7 +335,7 @@ def _dog_rates(state: DoGState, given: dict[str, Any]) -> optax.Updates:
 def _largest_step_size(state: LDoGState) -> jax.Array:
     leaves = jax.tree.leaves(state.step_sizes)
     if not leaves:
-        return jnp.zeros([], _state.estimate_dtype(state.x0))
+        return jnp.zeros([], _numerics.estimate_dtype(state.x0))
     # Over the leaves only: a state built under jax.vmap has a batch of step sizes.
     return _held_first_step_size(state, jnp.max(jnp.stack(leaves), axis=0))
 

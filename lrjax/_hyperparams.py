@@ -1,25 +1,26 @@
-"""Optimizer state: float hyperparameters held in it, and per-parameter arrays.
+"""Float hyperparameters: checked by the rule of their name, held in the state.
 
-* Float hyperparameters given as numbers are held in the state, so optimizers that
-  differ only in those values lower to the same program and
-  :func:`lrjax.set_hyperparams` changes them without a retrace. Values given as JAX
-  arrays or tracers (``optax.inject_hyperparams``, ``jax.vmap``, a jitted function's
-  arguments) are used as given and not copied into the state.
-* Per-parameter arrays are created with the sharding of the parameters they mirror.
+Float hyperparameters given as numbers are held in the state, so optimizers that differ
+only in those values lower to the same program and :func:`lrjax.set_hyperparams` changes
+them without a retrace. Values given as JAX arrays or tracers (``optax.inject_hyperparams``,
+``jax.vmap``, a jitted function's arguments) are used as given and not copied into the
+state; a schedule is evaluated at each step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from lrjax import _validation as v
+from lrjax._numerics import default_float, fresh
 
-# ------------------------------------------------------------------- hyperparameters
+ScheduleFn = Callable[[jax.typing.ArrayLike], jax.Array]
+ScalarOrSchedule = float | jax.Array | ScheduleFn
 
 # One rule per hyperparameter name: a name means the same thing in every lrjax method,
 # and `set_hyperparams` checks new values with the rule their constructor used.
@@ -39,7 +40,7 @@ HYPERPARAM_RULES: dict[str, tuple[v.Condition, str]] = {
     "factor": (lambda x: (x > 0) & (x < 1), "in (0, 1)"),
     "threshold": (v.nonnegative, "finite and >= 0"),
     "min_scale": (v.unit_closed, "in [0, 1]"),
-    # The learning-rate-free methods (SPEC §9).
+    # The learning-rate-free methods.
     "b3": (v.unit_open, "in [0, 1)"),
     "d0": (v.positive, "finite and > 0"),
     "d_coef": (v.positive, "finite and > 0"),
@@ -78,35 +79,6 @@ def _is_plus_inf(value: Any) -> bool:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating)):
         return False
     return bool(np.isposinf(value))
-
-
-def default_float() -> np.dtype:
-    """float32, or float64 when ``jax_enable_x64`` is on."""
-    return jax.dtypes.canonicalize_dtype(np.float64)
-
-
-def compute_dtype(dtype: Any) -> np.dtype:
-    """The dtype arithmetic runs in: at least float32, so bf16 rounds once, at the end."""
-    dtype = np.dtype(dtype)
-    return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
-
-
-def estimate_dtype(tree: Any) -> np.dtype:
-    """The dtype of a method's scalar estimates (a learned step size and its sums):
-    float32, or the widest parameter dtype above it."""
-    dtypes = [compute_dtype(jnp.result_type(leaf)) for leaf in jax.tree.leaves(tree)]
-    return max(dtypes, key=lambda d: d.itemsize, default=np.dtype(np.float32))
-
-
-def python_max(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Python's ``max(a, b)``, as the reference packages evaluate it: ``a`` unless
-    ``b > a``, so a NaN ``b`` is ignored."""
-    return jnp.where(b > a, b, a)
-
-
-def python_min(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Python's ``min(a, b)``: ``a`` unless ``b < a``."""
-    return jnp.where(b < a, b, a)
 
 
 def is_held(value: Any) -> bool:
@@ -270,113 +242,3 @@ def may_be_zero(eps: Any) -> bool:
     denominator is 0). Only then does the step carry the guard.
     """
     return not is_held(eps) or eps == 0
-
-
-def safe_divide(numerator: jax.Array, denominator: jax.Array, guard: bool) -> jax.Array:
-    """``numerator / denominator``, and 0 where the denominator is 0 when ``guard``."""
-    if not guard:
-        return numerator / denominator
-    positive = denominator > 0
-    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1), 0)
-
-
-def cast(value: Any, dtype: Any) -> jax.Array:
-    """A hyperparameter in the dtype of the arithmetic it enters."""
-    return jnp.asarray(value).astype(dtype)
-
-
-# ------------------------------------------------------------------------- state
-
-
-def state_dtype(dtype: Any) -> np.dtype:
-    """The dtype of a per-parameter state array for a parameter of ``dtype``.
-
-    float16 (whose smallest number is 6e-8, so g² of a gradient below 2.4e-4 is 0) is
-    kept in float32; every other float dtype as is. torch and optax store float16 moments
-    in float16, where Adam's v underflows and the step blows up.
-    """
-    dtype = np.dtype(dtype)
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
-
-
-def full_like(tree: Any, value: Any = 0) -> Any:
-    """A tree of arrays like ``tree`` filled with ``value``, each with its leaf's sharding.
-
-    ``jnp.zeros_like`` under ``jax.jit`` has no data dependence on the parameter, so the
-    partitioner is free to put it on one device (optax's state does that when ``init`` is
-    jitted). Selecting against the parameter ties the result's sharding to it; XLA folds
-    the select away, so nothing is read.
-    """
-
-    def fill(leaf: Any) -> jax.Array:
-        leaf = jnp.asarray(leaf)
-        dtype = state_dtype(leaf.dtype)
-        filled = jnp.where(True, jnp.asarray(value).astype(dtype), leaf.astype(dtype))
-        return filled.astype(dtype)
-
-    return jax.tree.map(fill, tree)
-
-
-def check_params(owner: str, params: Any) -> None:
-    """Parameters must be floating point, real or complex (Python floats count as float32)."""
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        dtype = jnp.result_type(leaf)
-        if jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.complexfloating):
-            continue
-        where = jax.tree_util.keystr(path) or "the parameter"
-        raise ValueError(
-            f"{owner}: parameters must be floating-point arrays, got {dtype} at {where}; "
-            "gradient descent on integers would round every step away: cast them to a "
-            "float dtype to train them"
-        )
-
-
-def _is_complex(leaf: jax.Array) -> bool:
-    return bool(jnp.issubdtype(leaf.dtype, jnp.complexfloating))
-
-
-def as_real(tree: Any) -> Any:
-    """Complex leaves as real arrays with a trailing axis (real, imaginary)."""
-    return jax.tree.map(
-        lambda x: jnp.stack([x.real, x.imag], axis=-1) if _is_complex(x) else x, tree
-    )
-
-
-def as_complex_like(tree: Any, like: Any) -> Any:
-    """The inverse of :func:`as_real` for the leaves that are complex in ``like``."""
-    return jax.tree.map(
-        lambda x, y: jax.lax.complex(x[..., 0], x[..., 1]).astype(y.dtype) if _is_complex(y) else x,
-        tree,
-        like,
-    )
-
-
-def as_arrays(tree: Any) -> Any:
-    """``tree`` with Python-number leaves made arrays (optax accepts float leaves)."""
-    return jax.tree.map(jnp.asarray, tree)
-
-
-def zeros_count() -> jax.Array:
-    return jnp.zeros([], jnp.int32)
-
-
-def increment(count: jax.Array) -> jax.Array:
-    """``count + 1``, saturating at the int32 maximum instead of wrapping."""
-    return jnp.asarray(optax.safe_increment(count))
-
-
-def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
-    """Splits a tree of n-tuples (a per-leaf step's results) into n trees like ``like``."""
-    if not jax.tree.leaves(like):
-        return (like,) * n
-    return jax.tree.transpose(jax.tree.structure(like), jax.tree.structure((0,) * n), tree)
-
-
-def cast_like(tree: Any, like: Any) -> Any:
-    """``tree`` with each leaf in the dtype of the matching leaf of ``like``."""
-    return optax.tree.cast_like(tree, like)
-
-
-def fresh(value: Any, dtype: Any) -> jax.Array:
-    """A copy in ``dtype``: a state leaf never shares its buffer with another leaf."""
-    return jnp.array(value, dtype=dtype, copy=True)

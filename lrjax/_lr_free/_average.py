@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _state
+from lrjax import _numerics, _tree
 from lrjax import _validation as v
 
 
@@ -45,7 +45,7 @@ def _is_float(x: jax.Array) -> bool:
 
 
 def _average_dtype(x: jax.Array) -> np.dtype:
-    return _state.compute_dtype(x.dtype) if _is_float(x) else np.dtype(x.dtype)
+    return _numerics.compute_dtype(x.dtype) if _is_float(x) else np.dtype(x.dtype)
 
 
 def polynomial_average(*, gamma: float | jax.Array = 8.0) -> PolynomialAverage:
@@ -97,16 +97,16 @@ def polynomial_average(*, gamma: float | jax.Array = 8.0) -> PolynomialAverage:
     gamma = v.check_float(owner, "gamma", gamma, v.nonnegative, "finite and >= 0")
 
     def init_fn(params: optax.Params) -> PolynomialAverageState:
-        params = _state.as_arrays(params)
-        average = jax.tree.map(lambda x: _state.fresh(x, _average_dtype(x)), params)
-        return PolynomialAverageState(count=_state.zeros_count(), average=average)
+        params = _tree.as_arrays(params)
+        average = jax.tree.map(lambda x: _numerics.fresh(x, _average_dtype(x)), params)
+        return PolynomialAverageState(count=_tree.zeros_count(), average=average)
 
     def update_fn(params: optax.Params, state: PolynomialAverageState) -> PolynomialAverageState:
-        params = _state.as_arrays(params)
-        count = _state.increment(state.count)
-        dtype = _state.default_float()
+        params = _tree.as_arrays(params)
+        count = _tree.increment(state.count)
+        dtype = _numerics.default_float()
         t = count.astype(dtype)
-        g = _state.cast(gamma, dtype)
+        g = _numerics.cast(gamma, dtype)
         new_weight = (1 + g) / (t + g)
         # 1 − (1 + γ)/(t + γ), written so that float32 does not cancel.
         old_weight = (t - 1) / (t + g)
@@ -116,7 +116,8 @@ def polynomial_average(*, gamma: float | jax.Array = 8.0) -> PolynomialAverage:
                 return jnp.array(x, mean.dtype, copy=True)
             x = x.astype(mean.dtype)
             return (
-                _state.cast(old_weight, mean.dtype) * mean + _state.cast(new_weight, mean.dtype) * x
+                _numerics.cast(old_weight, mean.dtype) * mean
+                + _numerics.cast(new_weight, mean.dtype) * x
             )
 
         return PolynomialAverageState(count, jax.tree.map(average, params, state.average))

@@ -16,9 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _loop, _state
+from lrjax import _hyperparams
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
+from lrjax._finding import _loop
+from lrjax._hyperparams import ScalarOrSchedule
 
 KeyPath = tuple[Any, ...]
 LayerOf = Callable[[KeyPath, Any], int]
@@ -158,8 +159,8 @@ def _check_optimizer(owner: str, optimizer: Any) -> None:
 
 def _check_rate(owner: str, learning_rate: Any) -> Any:
     if callable(learning_rate):
-        return _state.check_schedule(owner, "learning_rate", learning_rate)
-    return _state.check_hyperparam(owner, "learning_rate", learning_rate)
+        return _hyperparams.check_schedule(owner, "learning_rate", learning_rate)
+    return _hyperparams.check_hyperparam(owner, "learning_rate", learning_rate)
 
 
 def _power(decay: Any, exponent: int) -> Any:

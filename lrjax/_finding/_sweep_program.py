@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lrjax import _loop
+from lrjax._finding import _loop
 
 OWNER = "sweep"
 

@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import _find, register_preconditioner, register_rate_factor, unit_factors
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner, register_rate_factor, unit_factors
 
 
 class ScheduleFreeAdamWState(NamedTuple):
@@ -46,7 +46,7 @@ class ScheduleFreeAdamWState(NamedTuple):
     weight_sum: jax.Array
     step_size: jax.Array
     interpolation: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 class ScheduleFreeSGDState(NamedTuple):
@@ -59,7 +59,7 @@ class ScheduleFreeSGDState(NamedTuple):
     weight_sum: jax.Array
     step_size: jax.Array
     interpolation: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 _STATES = (ScheduleFreeAdamWState, ScheduleFreeSGDState)
@@ -79,18 +79,18 @@ class _Step(NamedTuple):
     weight_sum: jax.Array
 
 
-def _warmed_up_rate(count: jax.Array, hp: _state.Values, warmup_steps: int) -> jax.Array:
+def _warmed_up_rate(count: jax.Array, hp: _hyperparams.Values, warmup_steps: int) -> jax.Array:
     """``γ_t = lr · min(1, t/W)`` for update number ``t = count + 1``: the reference's
     warm-up reaches ``lr/W`` at the first update (optax's starts from 0)."""
-    dtype = _state.default_float()
-    rate = _state.cast(hp.value("learning_rate"), dtype)
+    dtype = _numerics.default_float()
+    rate = _numerics.cast(hp.value("learning_rate"), dtype)
     if warmup_steps == 0:
         return rate
     t = count.astype(dtype) + 1
     return rate * jnp.minimum(t / warmup_steps, 1)
 
 
-def _step_scalars(state: Any, hp: _state.Values, warmup_steps: int, beta: str) -> _Step:
+def _step_scalars(state: Any, hp: _hyperparams.Values, warmup_steps: int, beta: str) -> _Step:
     """γ_t, the averaging weight c_{t+1}, and y's rate.
 
     ``w_t = t^r · (max_{i≤t} γ_i)^p`` and ``c_{t+1} = w_t / Σ_{i≤t} w_i``; 0 while the
@@ -102,17 +102,19 @@ def _step_scalars(state: Any, hp: _state.Values, warmup_steps: int, beta: str) -
     dtype = state.weight_sum.dtype
     t = state.count.astype(dtype) + 1
     lr_max = jnp.maximum(state.lr_max, gamma)
-    r = _state.cast(hp.value("r"), dtype)
-    power = _state.cast(hp.value("weight_lr_power"), dtype)
+    r = _numerics.cast(hp.value("r"), dtype)
+    power = _numerics.cast(hp.value("weight_lr_power"), dtype)
     weight = jnp.power(t, r) * jnp.power(lr_max, power)  # 0^0 = 1, as in Python
     weight_sum = state.weight_sum + weight
     positive = weight_sum > 0
     c = jnp.where(positive, weight / jnp.where(positive, weight_sum, 1), 0)
     # y = (1 − β) z + β x moves by c (z − y) − γ (1 − β + β c) ĝ.
-    b = _state.cast(hp.value(beta), dtype)
-    gamma_y = gamma * (_state.cast(hp.complement(beta), dtype) + b * c)
+    b = _numerics.cast(hp.value(beta), dtype)
+    gamma_y = gamma * (_numerics.cast(hp.complement(beta), dtype) + b * c)
     # Fresh copies: a held rate or β must not share its buffer with these state leaves.
-    return _Step(_state.fresh(gamma, dtype), c, gamma_y, _state.fresh(b, dtype), lr_max, weight_sum)
+    return _Step(
+        _numerics.fresh(gamma, dtype), c, gamma_y, _numerics.fresh(b, dtype), lr_max, weight_sum
+    )
 
 
 def _move(y: jax.Array, z: jax.Array, direction: jax.Array, step: _Step):
@@ -120,42 +122,42 @@ def _move(y: jax.Array, z: jax.Array, direction: jax.Array, step: _Step):
     direction ĝ, given in compute precision."""
     dtype = direction.dtype
     y, z32 = y.astype(dtype), z.astype(dtype)
-    dy = _state.cast(step.c, dtype) * (z32 - y) - _state.cast(step.gamma_y, dtype) * direction
-    return dy, (z32 - _state.cast(step.gamma, dtype) * direction).astype(z.dtype)
+    dy = _numerics.cast(step.c, dtype) * (z32 - y) - _numerics.cast(step.gamma_y, dtype) * direction
+    return dy, (z32 - _numerics.cast(step.gamma, dtype) * direction).astype(z.dtype)
 
 
 def _initial_z(params: optax.Params) -> optax.Params:
     """z starts at the parameters, in a buffer of its own."""
     return jax.tree.map(
-        lambda zero, p: zero + p.astype(zero.dtype), _state.full_like(params, 0), params
+        lambda zero, p: zero + p.astype(zero.dtype), _tree.full_like(params, 0), params
     )
 
 
 def _initial_scalars(
-    hyperparams: _state.Hyperparams, warmup_steps: int, beta: str
+    hyperparams: _hyperparams.Hyperparams, warmup_steps: int, beta: str
 ) -> dict[str, Any]:
     """The scalar fields of a fresh state: ``step_size`` and ``interpolation`` are the
     first update's."""
     held = hyperparams.init()
-    hp = _state.Values(held, hyperparams.given)
-    gamma = _warmed_up_rate(_state.zeros_count(), hp, warmup_steps)
-    dtype = _state.default_float()
+    hp = _hyperparams.Values(held, hyperparams.given)
+    gamma = _warmed_up_rate(_tree.zeros_count(), hp, warmup_steps)
+    dtype = _numerics.default_float()
     return dict(
-        count=_state.zeros_count(),
+        count=_tree.zeros_count(),
         lr_max=jnp.zeros([], dtype),
         weight_sum=jnp.zeros([], dtype),
-        step_size=_state.fresh(gamma, dtype),
-        interpolation=_state.fresh(hp.value(beta), dtype),
+        step_size=_numerics.fresh(gamma, dtype),
+        interpolation=_numerics.fresh(hp.value(beta), dtype),
         hyperparams=held,
     )
 
 
-def _hyperparams(checked: dict[str, Any], decay: bool) -> _state.Hyperparams:
+def _held(checked: dict[str, Any], decay: bool) -> _hyperparams.Hyperparams:
     """The values held in the state; a held zero weight decay leaves its term out of the
     program, so it is not held either (setting it later would change nothing)."""
     if not decay:
         checked = {name: x for name, x in checked.items() if name != "weight_decay"}
-    return _state.Hyperparams(**checked)
+    return _hyperparams.Hyperparams(**checked)
 
 
 def _need_params(owner: str, params: Any) -> None:
@@ -270,7 +272,7 @@ def schedule_free_adamw(
       NeurIPS 2024, https://arxiv.org/abs/2405.15682
     """
     owner = "schedule_free_adamw"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         b1=b1,
@@ -282,14 +284,14 @@ def schedule_free_adamw(
     )
     _check_beta(owner, "b1", hp["b1"])
     warmup_steps = _check_warmup_steps(owner, warmup_steps)
-    decay = not _state.is_zero(hp["weight_decay"])
-    guard = _state.may_be_zero(hp["eps"])
-    hyperparams = _hyperparams(hp, decay)
+    decay = not _hyperparams.is_zero(hp["weight_decay"])
+    guard = _hyperparams.may_be_zero(hp["eps"])
+    hyperparams = _held(hp, decay)
 
     def init_fn(params: optax.Params) -> ScheduleFreeAdamWState:
         return ScheduleFreeAdamWState(
             z=_initial_z(params),
-            v=_state.full_like(params, 0),
+            v=_tree.full_like(params, 0),
             **_initial_scalars(hyperparams, warmup_steps, "b1"),
         )
 
@@ -298,50 +300,52 @@ def schedule_free_adamw(
         _need_params(owner, params)
         hp = hyperparams.read(state.hyperparams, state.count)
         step = _step_scalars(state, hp, warmup_steps, "b1")
-        count = _state.increment(state.count)
+        count = _tree.increment(state.count)
         b2, one_minus_b2 = hp.value("b2"), hp.complement("b2")
         correction2 = _correction2(count, one_minus_b2, step.gamma.dtype)
         eps, weight_decay = hp.value("eps"), hp.get("weight_decay", 0.0)
 
         def leaf(g: jax.Array, y: jax.Array, z: jax.Array, v: jax.Array):
-            dtype = _state.compute_dtype(g.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
             g32 = g.astype(dtype)
-            v_new = _state.cast(b2, dtype) * v.astype(dtype) + _state.cast(
+            v_new = _numerics.cast(b2, dtype) * v.astype(dtype) + _numerics.cast(
                 one_minus_b2, dtype
             ) * jnp.square(g32)
-            denom = jnp.sqrt(v_new / _state.cast(correction2, dtype)) + _state.cast(eps, dtype)
-            direction = _state.safe_divide(g32, denom, guard)
+            denom = jnp.sqrt(v_new / _numerics.cast(correction2, dtype)) + _numerics.cast(
+                eps, dtype
+            )
+            direction = _numerics.safe_divide(g32, denom, guard)
             if decay:  # at y, after the normalisation, as the reference
-                direction = direction + _state.cast(weight_decay, dtype) * y.astype(dtype)
+                direction = direction + _numerics.cast(weight_decay, dtype) * y.astype(dtype)
             dy, z_new = _move(y, z, direction, step)
             return dy.astype(g.dtype), z_new, v_new.astype(v.dtype)
 
-        dy, z, v = _state.unzip(updates, jax.tree.map(leaf, updates, params, state.z, state.v), 3)
+        dy, z, v = _tree.unzip(updates, jax.tree.map(leaf, updates, params, state.z, state.v), 3)
         new_state = ScheduleFreeAdamWState(
             count, z, v, step.lr_max, step.weight_sum, step.gamma, step.beta, hp.state
         )
         return dy, new_state
 
-    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+    return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
 def _correction2(count: jax.Array, one_minus_b2: jax.Array, dtype: Any) -> jax.Array:
     """``1 − β2^t`` for update number ``t = count``, from ``1 − β2`` to full precision."""
     t = count.astype(dtype)
-    return -jnp.expm1(t * jnp.log1p(-_state.cast(one_minus_b2, dtype)))
+    return -jnp.expm1(t * jnp.log1p(-_numerics.cast(one_minus_b2, dtype)))
 
 
 def _adamw_preconditioner(state: ScheduleFreeAdamWState, given: dict[str, Any]) -> optax.Updates:
     """``1/(√(v/(1 − β2^t)) + ε)``: the factor z's step puts on the gradient (before any
     update: the first update's, t = 1)."""
-    hp = _state.Values(state.hyperparams, given)
+    hp = _hyperparams.Values(state.hyperparams, given)
     count = jnp.maximum(state.count, 1)
     correction2 = _correction2(count, hp.complement("b2"), state.weight_sum.dtype)
 
     def rate(v: jax.Array) -> jax.Array:
-        dtype = _state.compute_dtype(v.dtype)
-        denom = jnp.sqrt(v.astype(dtype) / _state.cast(correction2, dtype))
-        return 1 / (denom + _state.cast(hp.value("eps"), dtype))
+        dtype = _numerics.compute_dtype(v.dtype)
+        denom = jnp.sqrt(v.astype(dtype) / _numerics.cast(correction2, dtype))
+        return 1 / (denom + _numerics.cast(hp.value("eps"), dtype))
 
     return jax.tree.map(rate, state.v)
 
@@ -415,7 +419,7 @@ def schedule_free_sgd(
       NeurIPS 2024, https://arxiv.org/abs/2405.15682
     """
     owner = "schedule_free_sgd"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         momentum=momentum,
@@ -425,8 +429,8 @@ def schedule_free_sgd(
     )
     _check_beta(owner, "momentum", hp["momentum"])
     warmup_steps = _check_warmup_steps(owner, warmup_steps)
-    decay = not _state.is_zero(hp["weight_decay"])
-    hyperparams = _hyperparams(hp, decay)
+    decay = not _hyperparams.is_zero(hp["weight_decay"])
+    hyperparams = _held(hp, decay)
 
     def init_fn(params: optax.Params) -> ScheduleFreeSGDState:
         return ScheduleFreeSGDState(
@@ -441,21 +445,21 @@ def schedule_free_sgd(
         weight_decay = hp.get("weight_decay", 0.0)
 
         def leaf(g: jax.Array, y: jax.Array, z: jax.Array):
-            dtype = _state.compute_dtype(g.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
             direction = g.astype(dtype)
             if decay:
-                direction = direction + _state.cast(weight_decay, dtype) * y.astype(dtype)
+                direction = direction + _numerics.cast(weight_decay, dtype) * y.astype(dtype)
             dy, z_new = _move(y, z, direction, step)
             return dy.astype(g.dtype), z_new
 
-        dy, z = _state.unzip(updates, jax.tree.map(leaf, updates, params, state.z), 2)
-        count = _state.increment(state.count)
+        dy, z = _tree.unzip(updates, jax.tree.map(leaf, updates, params, state.z), 2)
+        count = _tree.increment(state.count)
         new_state = ScheduleFreeSGDState(
             count, z, step.lr_max, step.weight_sum, step.gamma, step.beta, hp.state
         )
         return dy, new_state
 
-    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+    return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
 register_rate_factor(ScheduleFreeAdamWState, lambda state: state.step_size)
@@ -463,106 +467,3 @@ register_rate_factor(ScheduleFreeSGDState, lambda state: state.step_size)
 register_preconditioner(ScheduleFreeAdamWState, _adamw_preconditioner)
 # SGD rescales nothing: z's step is the rate times the gradient.
 register_preconditioner(ScheduleFreeSGDState, lambda state, given: unit_factors(state.z))
-
-
-# ------------------------------------------------------------------- evaluation
-
-
-def _is_masked(node: Any) -> bool:
-    return isinstance(node, optax.MaskedNode)
-
-
-def schedule_free_eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params:
-    """The parameters to evaluate a schedule-free method at: the average x.
-
-    .. math:: x = \\frac{y - (1 - \\beta)\\, z}{\\beta}
-
-    where y are the parameters being trained (``params``), z the base sequence held in
-    ``opt_state`` and β the interpolation (``b1`` of :func:`schedule_free_adamw`,
-    ``momentum`` of :func:`schedule_free_sgd`) that the most recent update formed y with.
-    This is what the reference's ``optimizer.eval()`` puts into the model (which takes
-    the group's current β: the two differ only when β is changed between an update and
-    the evaluation). Evaluate, and save checkpoints, at x; keep training from y.
-
-    The schedule-free state is found anywhere in ``opt_state``: alone, inside
-    ``optax.chain``, ``optax.MultiSteps``, ``optax.inject_hyperparams``, ``optax.masked``
-    or ``optax.partition`` (each group gives its own parameters' x). Parameters no
-    schedule-free state trains are returned unchanged.
-
-    Args:
-      opt_state: the optimizer state.
-      params: the parameters y the training updates, as ``optax.apply_updates`` left
-        them.
-
-    Returns:
-      A pytree like ``params``, in the parameters' dtypes.
-
-    Raises:
-      ValueError: when ``opt_state`` holds no schedule-free state, or ``params`` does not
-        match it.
-
-    Example:
-      >>> import jax.numpy as jnp, optax, lrjax
-      >>> tx = optax.chain(optax.clip_by_global_norm(1.0), lrjax.schedule_free_sgd(0.1))
-      >>> params = jnp.array([1.0]); state = tx.init(params)
-      >>> for _ in range(2):  # z: 1 → 0.9 → 0.8; x: 1 → 0.9 → (0.9 + 0.8)/2
-      ...     updates, state = tx.update(jnp.array([1.0]), state, params)
-      ...     params = optax.apply_updates(params, updates)
-      >>> params  # y = 0.1·z + 0.9·x
-      Array([0.84499997], dtype=float32)
-      >>> lrjax.schedule_free_eval_params(state, params)
-      Array([0.85], dtype=float32)
-    """
-    owner = "schedule_free_eval_params"
-    # Inside chain, MultiSteps, inject_hyperparams, masked and partition: each keeps its
-    # inner states as pytree children.
-    found = _find(opt_state, lambda node: isinstance(node, _STATES))
-    if not found:
-        raise ValueError(
-            f"{owner}: opt_state holds no schedule-free state (of schedule_free_adamw or "
-            "schedule_free_sgd)"
-        )
-    # For each parameter a schedule-free state trains (by its path): z and β.
-    averaged: dict[Any, tuple[jax.Array, jax.Array]] = {}
-    for state in found:
-        beta = state.interpolation
-        if v.is_concrete(beta) and float(beta) == 0:
-            raise ValueError(
-                f"{owner}: the interpolation β (b1, momentum) is 0 in opt_state, so y = z "
-                "and the average x cannot be recovered from them"
-            )
-        for path, z in jax.tree_util.tree_leaves_with_path(state.z, is_leaf=_is_masked):
-            if _is_masked(z):
-                continue
-            if path in averaged:
-                raise ValueError(
-                    f"{owner}: several schedule-free states train the parameter at "
-                    f"{jax.tree_util.keystr(path)}"
-                )
-            averaged[path] = (z, beta)
-
-    def average(path: Any, y: Any) -> Any:
-        entry = averaged.pop(path, None)
-        if entry is None:
-            return y
-        z, beta = entry
-        y = jnp.asarray(y)
-        real = _state.as_real(y)  # a complex parameter is held as (real, imaginary) pairs
-        if real.shape != z.shape:
-            raise ValueError(
-                f"{owner}: params do not match opt_state: the parameter at "
-                f"{jax.tree_util.keystr(path)} has shape {y.shape}, its z {z.shape}"
-            )
-        dtype = _state.compute_dtype(z.dtype)
-        b = _state.cast(beta, dtype)
-        x = (real.astype(dtype) - (1 - b) * z.astype(dtype)) / b
-        return _state.as_complex_like(x.astype(real.dtype), y)
-
-    x = jax.tree_util.tree_map_with_path(average, params)
-    if averaged:
-        missing = ", ".join(jax.tree_util.keystr(path) for path in averaged)
-        raise ValueError(
-            f"{owner}: params do not match opt_state: it trains parameters at {missing}, "
-            "which params lacks"
-        )
-    return x

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -19,13 +19,13 @@ class ScaleByMomentumState(NamedTuple):
 
     count: jax.Array
     trace: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _momentum_preconditioner(state: ScaleByMomentumState, given: dict[str, Any]) -> optax.Updates:
     """Momentum rescales nothing: the rate applies as is to the momentum gradient."""
     del given
-    return jax.tree.map(lambda b: jnp.ones_like(b, _state.compute_dtype(b.dtype)), state.trace)
+    return jax.tree.map(lambda b: jnp.ones_like(b, _numerics.compute_dtype(b.dtype)), state.trace)
 
 
 register_preconditioner(ScaleByMomentumState, _momentum_preconditioner)
@@ -73,9 +73,9 @@ def scale_by_momentum(
       Array([1.75], dtype=float32)
     """
     owner = "scale_by_momentum"
-    hp = _state.check_hyperparams(owner, momentum=momentum, dampening=dampening)
+    hp = _hyperparams.check_hyperparams(owner, momentum=momentum, dampening=dampening)
     nesterov = _check_nesterov(owner, hp["momentum"], hp["dampening"], nesterov)
-    return _base.public(owner, momentum_direction(hp["momentum"], hp["dampening"], nesterov))
+    return _tree.as_method(owner, momentum_direction(hp["momentum"], hp["dampening"], nesterov))
 
 
 def momentum_direction(
@@ -84,14 +84,14 @@ def momentum_direction(
     """:func:`scale_by_momentum` from checked hyperparameters."""
     # A held zero dampening leaves its multiply out of the program (and out of the state:
     # set_hyperparams cannot then turn on a term the compiled step does not have).
-    undamped = _state.is_zero(dampening)
+    undamped = _hyperparams.is_zero(dampening)
     held = {"momentum": momentum, **({} if undamped else {"dampening": dampening})}
-    hyperparams = _state.Hyperparams(**held)
+    hyperparams = _hyperparams.Hyperparams(**held)
 
     def init_fn(params: optax.Params) -> ScaleByMomentumState:
         return ScaleByMomentumState(
-            count=_state.zeros_count(),
-            trace=_state.full_like(params, 0),
+            count=_tree.zeros_count(),
+            trace=_tree.full_like(params, 0),
             hyperparams=hyperparams.init(),
         )
 
@@ -104,25 +104,25 @@ def momentum_direction(
         take = None
         if not undamped:  # a scalar, computed once per step (not once per leaf)
             take = jnp.where(state.count == 0, 1, 1 - hp.value("dampening"))
-            take = take.astype(_state.default_float())
+            take = take.astype(_numerics.default_float())
 
         def new_trace(g: jax.Array, b: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
-            g = g.astype(dtype) if take is None else _state.cast(take, dtype) * g.astype(dtype)
-            return (_state.cast(momentum, dtype) * b.astype(dtype) + g).astype(b.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
+            g = g.astype(dtype) if take is None else _numerics.cast(take, dtype) * g.astype(dtype)
+            return (_numerics.cast(momentum, dtype) * b.astype(dtype) + g).astype(b.dtype)
 
         trace = jax.tree.map(new_trace, updates, state.trace)
         if nesterov:
 
             def look_ahead(g: jax.Array, b: jax.Array) -> jax.Array:
-                dtype = _state.compute_dtype(g.dtype)
-                mu = _state.cast(momentum, dtype)
+                dtype = _numerics.compute_dtype(g.dtype)
+                mu = _numerics.cast(momentum, dtype)
                 return (g.astype(dtype) + mu * b.astype(dtype)).astype(g.dtype)
 
             updates = jax.tree.map(look_ahead, updates, trace)
         else:
             updates = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
-        new_state = ScaleByMomentumState(_state.increment(state.count), trace, hp.state)
+        new_state = ScaleByMomentumState(_tree.increment(state.count), trace, hp.state)
         return updates, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -170,7 +170,7 @@ def sgd(
     torch: ``torch.optim.SGD(params, lr, momentum, dampening, weight_decay, nesterov)``.
     """
     owner = "sgd"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         momentum=momentum,
@@ -179,15 +179,9 @@ def sgd(
     )
     nesterov = _check_nesterov(owner, hp["momentum"], hp["dampening"], nesterov)
     directions = []
-    if not _state.is_zero(hp["momentum"]):
+    if not _hyperparams.is_zero(hp["momentum"]):
         directions.append(momentum_direction(hp["momentum"], hp["dampening"], nesterov))
-    return _base.torch_method(
-        owner,
-        hp["learning_rate"],
-        directions,
-        hp["weight_decay"],
-        mask=_base.check_mask(owner, mask),
-    )
+    return _chain.torch_method(owner, hp, directions, mask=mask)
 
 
 def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:

@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _loop
 from lrjax import _validation as v
-from lrjax._sgd import sgd
+from lrjax._finding import _loop
+from lrjax._methods._sgd import sgd
 
 OWNER = "find_learning_rate"
 # Rates below float32's smallest normal number are flushed to 0 on most hardware.

@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner
-from lrjax._sgd import momentum_direction
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._methods._sgd import momentum_direction
+from lrjax._registry import register_preconditioner
 
 
 class ScaleByRmsState(NamedTuple):
@@ -20,7 +20,7 @@ class ScaleByRmsState(NamedTuple):
 
     count: jax.Array
     square_avg: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 class ScaleByCenteredRmsState(NamedTuple):
@@ -29,14 +29,14 @@ class ScaleByCenteredRmsState(NamedTuple):
     count: jax.Array
     square_avg: optax.Updates
     grad_avg: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _rms_preconditioner(
     state: ScaleByRmsState | ScaleByCenteredRmsState, given: dict[str, Any]
 ) -> optax.Updates:
     """``1 / (√E[g²] + ε)``, centered: ``1 / (√(E[g²] − E[g]²) + ε)``."""
-    eps = _state.Values(state.hyperparams, given).value("eps")
+    eps = _hyperparams.Values(state.hyperparams, given).value("eps")
     if isinstance(state, ScaleByCenteredRmsState):
         return jax.tree.map(lambda v, m: 1 / _std(v, m, eps), state.square_avg, state.grad_avg)
     return jax.tree.map(lambda v: 1 / _std(v, None, eps), state.square_avg)
@@ -48,11 +48,11 @@ register_preconditioner(ScaleByCenteredRmsState, _rms_preconditioner)
 
 def _std(v: jax.Array, m: jax.Array | None, eps: jax.Array) -> jax.Array:
     """``√(v − m²) + ε`` (or ``√v + ε``) in the compute dtype: ε outside the root, as torch."""
-    dtype = _state.compute_dtype(v.dtype)
+    dtype = _numerics.compute_dtype(v.dtype)
     variance = v.astype(dtype)
     if m is not None:
         variance = variance - jnp.square(m.astype(dtype))
-    return jnp.sqrt(variance) + _state.cast(eps, dtype)
+    return jnp.sqrt(variance) + _numerics.cast(eps, dtype)
 
 
 def scale_by_rms(
@@ -87,20 +87,20 @@ def scale_by_rms(
       https://arxiv.org/abs/1308.0850
     """
     owner = "scale_by_rms"
-    hp = _state.check_hyperparams(owner, decay=decay, eps=eps)
+    hp = _hyperparams.check_hyperparams(owner, decay=decay, eps=eps)
     direction = rms_direction(**hp, centered=v.check_flag(owner, "centered", centered))
-    return _base.public(owner, direction)
+    return _tree.as_method(owner, direction)
 
 
 def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_rms` from checked hyperparameters."""
-    hyperparams = _state.Hyperparams(decay=decay, eps=eps)
-    guard = _state.may_be_zero(eps)
+    hyperparams = _hyperparams.Hyperparams(decay=decay, eps=eps)
+    guard = _hyperparams.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState | ScaleByCenteredRmsState:
-        count, square_avg = _state.zeros_count(), _state.full_like(params, 0)
+        count, square_avg = _tree.zeros_count(), _tree.full_like(params, 0)
         if centered:
-            grad_avg = _state.full_like(params, 0)
+            grad_avg = _tree.full_like(params, 0)
             return ScaleByCenteredRmsState(count, square_avg, grad_avg, hyperparams.init())
         return ScaleByRmsState(count, square_avg, hyperparams.init())
 
@@ -109,20 +109,20 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
         hp = hyperparams.read(state.hyperparams, state.count)
 
         def square_average(g: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
-            alpha = _state.cast(hp.value("decay"), dtype)
-            one_minus_alpha = _state.cast(hp.complement("decay"), dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
+            alpha = _numerics.cast(hp.value("decay"), dtype)
+            one_minus_alpha = _numerics.cast(hp.complement("decay"), dtype)
             g = g.astype(dtype)
             return (alpha * v.astype(dtype) + one_minus_alpha * jnp.square(g)).astype(v.dtype)
 
         def average(g: jax.Array, m: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
-            one_minus_alpha = _state.cast(hp.complement("decay"), dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
+            one_minus_alpha = _numerics.cast(hp.complement("decay"), dtype)
             mean = m.astype(dtype)
             return (mean + one_minus_alpha * (g.astype(dtype) - mean)).astype(m.dtype)  # lerp
 
         square_avg = jax.tree.map(square_average, updates, state.square_avg)
-        count = _state.increment(state.count)
+        count = _tree.increment(state.count)
         if centered:
             grad_avg = jax.tree.map(average, updates, state.grad_avg)
             stds = jax.tree.map(lambda v, m: _std(v, m, hp.value("eps")), square_avg, grad_avg)
@@ -131,7 +131,7 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
             stds = jax.tree.map(lambda v: _std(v, None, hp.value("eps")), square_avg)
             new_state = ScaleByRmsState(count, square_avg, hp.state)
         updates = jax.tree.map(
-            lambda g, s: _state.safe_divide(g.astype(s.dtype), s, guard).astype(g.dtype),
+            lambda g, s: _numerics.safe_divide(g.astype(s.dtype), s, guard).astype(g.dtype),
             updates,
             stds,
         )
@@ -185,7 +185,7 @@ def rmsprop(
     centered)``.
     """
     owner = "rmsprop"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         decay=decay,
@@ -194,12 +194,6 @@ def rmsprop(
         momentum=momentum,
     )
     directions = [rms_direction(hp["decay"], hp["eps"], v.check_flag(owner, "centered", centered))]
-    if not _state.is_zero(hp["momentum"]):
+    if not _hyperparams.is_zero(hp["momentum"]):
         directions.append(momentum_direction(hp["momentum"], 0.0, nesterov=False))
-    return _base.torch_method(
-        owner,
-        hp["learning_rate"],
-        directions,
-        hp["weight_decay"],
-        mask=_base.check_mask(owner, mask),
-    )
+    return _chain.torch_method(owner, hp, directions, mask=mask)

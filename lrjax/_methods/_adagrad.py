@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._registry import register_preconditioner
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -19,20 +19,20 @@ class ScaleByAdagradState(NamedTuple):
 
     count: jax.Array
     sum_of_squares: optax.Updates
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _adagrad_preconditioner(state: ScaleByAdagradState, given: dict[str, Any]) -> optax.Updates:
     """``1 / ((√Σg² + ε)(1 + (t−1)·lr_decay))``: the factor the last update applied."""
-    values = _state.Values(state.hyperparams, given)
-    dtype = _state.default_float()
-    lr_decay = _state.cast(values.get("lr_decay", 0.0), dtype)
+    values = _hyperparams.Values(state.hyperparams, given)
+    dtype = _numerics.default_float()
+    lr_decay = _numerics.cast(values.get("lr_decay", 0.0), dtype)
     # `count` was incremented by the update this factor describes: t - 1 = count - 1.
     decay = 1 + jnp.maximum(state.count - 1, 0).astype(dtype) * lr_decay
 
     def rate(s: jax.Array) -> jax.Array:
-        dtype = _state.compute_dtype(s.dtype)
-        std = jnp.sqrt(s.astype(dtype)) + _state.cast(values.value("eps"), dtype)
+        dtype = _numerics.compute_dtype(s.dtype)
+        std = jnp.sqrt(s.astype(dtype)) + _numerics.cast(values.value("eps"), dtype)
         return 1 / (std * decay.astype(dtype))
 
     return jax.tree.map(rate, state.sum_of_squares)
@@ -71,25 +71,25 @@ def scale_by_adagrad(
       Stochastic Optimization", JMLR 2011, https://jmlr.org/papers/v12/duchi11a.html
     """
     owner = "scale_by_adagrad"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner, lr_decay=lr_decay, initial_accumulator_value=initial_accumulator_value, eps=eps
     )
-    return _base.public(owner, adagrad_direction(**hp))
+    return _tree.as_method(owner, adagrad_direction(**hp))
 
 
 def adagrad_direction(
     lr_decay, initial_accumulator_value, eps
 ) -> optax.GradientTransformationExtraArgs:
     """:func:`scale_by_adagrad` from checked hyperparameters."""
-    decays = not _state.is_zero(lr_decay)
+    decays = not _hyperparams.is_zero(lr_decay)
     held = {"eps": eps, **({"lr_decay": lr_decay} if decays else {})}
-    hyperparams = _state.Hyperparams(**held)
-    guard = _state.may_be_zero(eps)
+    hyperparams = _hyperparams.Hyperparams(**held)
+    guard = _hyperparams.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByAdagradState:
         return ScaleByAdagradState(
-            count=_state.zeros_count(),
-            sum_of_squares=_state.full_like(params, initial_accumulator_value),
+            count=_tree.zeros_count(),
+            sum_of_squares=_tree.full_like(params, initial_accumulator_value),
             hyperparams=hyperparams.init(),
         )
 
@@ -98,23 +98,23 @@ def adagrad_direction(
         hp = hyperparams.read(state.hyperparams, state.count)
         decay = None
         if decays:  # a scalar, computed once per step (not once per leaf)
-            dtype = _state.default_float()
-            decay = 1 + state.count.astype(dtype) * _state.cast(hp.value("lr_decay"), dtype)
+            dtype = _numerics.default_float()
+            decay = 1 + state.count.astype(dtype) * _numerics.cast(hp.value("lr_decay"), dtype)
 
         def accumulate(g: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
             return (s.astype(dtype) + jnp.square(g.astype(dtype))).astype(s.dtype)
 
         def direction(g: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
-            std = jnp.sqrt(s.astype(dtype)) + _state.cast(hp.value("eps"), dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
+            std = jnp.sqrt(s.astype(dtype)) + _numerics.cast(hp.value("eps"), dtype)
             if decay is not None:
                 std = std * decay.astype(dtype)
-            return _state.safe_divide(g.astype(dtype), std, guard).astype(g.dtype)
+            return _numerics.safe_divide(g.astype(dtype), std, guard).astype(g.dtype)
 
         sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
         updates = jax.tree.map(direction, updates, sum_of_squares)
-        count = _state.increment(state.count)
+        count = _tree.increment(state.count)
         return updates, ScaleByAdagradState(count, sum_of_squares, hp.state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -164,7 +164,7 @@ def adagrad(
       Duchi, Hazan & Singer, JMLR 2011, https://jmlr.org/papers/v12/duchi11a.html
     """
     owner = "adagrad"
-    hp = _state.check_hyperparams(
+    hp = _hyperparams.check_hyperparams(
         owner,
         learning_rate=learning_rate,
         lr_decay=lr_decay,
@@ -173,10 +173,4 @@ def adagrad(
         eps=eps,
     )
     direction = adagrad_direction(hp["lr_decay"], hp["initial_accumulator_value"], hp["eps"])
-    return _base.torch_method(
-        owner,
-        hp["learning_rate"],
-        [direction],
-        hp["weight_decay"],
-        mask=_base.check_mask(owner, mask),
-    )
+    return _chain.torch_method(owner, hp, [direction], mask=mask)

@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._adam import _bias_correction
-from lrjax._base import ScalarOrSchedule
-from lrjax._inspect import register_preconditioner, register_rate_factor
+from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._numerics import bias_correction as _bias_correction
+from lrjax._registry import register_preconditioner, register_rate_factor
 
 
 class ProdigyState(NamedTuple):
@@ -43,20 +43,22 @@ class ProdigyState(NamedTuple):
     d_max: jax.Array
     d_numerator: jax.Array
     step_size: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 def _preconditioner(state: ProdigyState, given: dict[str, Any]) -> optax.Updates:
     """The per-parameter factor of the step: ``1/(√v + d·ε)`` on m, or with β1 = 0
     ``d/(√v + d·ε)`` on the gradient."""
-    hp = _state.Values(state.hyperparams, given)
+    hp = _hyperparams.Values(state.hyperparams, given)
     d = state.d
-    eps = _state.cast(hp.value("eps"), d.dtype)
-    scale = jnp.where(_state.cast(hp.value("b1"), d.dtype) > 0, jnp.ones_like(d), d)
+    eps = _numerics.cast(hp.value("eps"), d.dtype)
+    scale = jnp.where(_numerics.cast(hp.value("b1"), d.dtype) > 0, jnp.ones_like(d), d)
 
     def rate(v: jax.Array) -> jax.Array:
-        dtype = _state.compute_dtype(v.dtype)
-        return _state.cast(scale, dtype) / (jnp.sqrt(v.astype(dtype)) + _state.cast(d * eps, dtype))
+        dtype = _numerics.compute_dtype(v.dtype)
+        return _numerics.cast(scale, dtype) / (
+            jnp.sqrt(v.astype(dtype)) + _numerics.cast(d * eps, dtype)
+        )
 
     return jax.tree.map(rate, state.exp_avg_sq)
 
@@ -181,14 +183,14 @@ def prodigy(
     )
     if b3 is not None:
         values["b3"] = b3
-    hp = _state.check_hyperparams(owner, **values)
+    hp = _hyperparams.check_hyperparams(owner, **values)
     flags = dict(
         decouple=v.check_flag(owner, "decouple", decouple),
         use_bias_correction=v.check_flag(owner, "use_bias_correction", use_bias_correction),
         safeguard_warmup=v.check_flag(owner, "safeguard_warmup", safeguard_warmup),
     )
     slice_p = v.check_integer(owner, "slice_p", slice_p, 1)
-    return _base.public(owner, _prodigy(hp, slice_p=slice_p, **flags))
+    return _tree.as_method(owner, _prodigy(hp, slice_p=slice_p, **flags))
 
 
 def _prodigy(
@@ -202,39 +204,41 @@ def _prodigy(
     """:func:`prodigy` from checked hyperparameters."""
     # The decay is always held, 0 included, so it can be set later as in the reference's
     # param_groups; a zero decay changes nothing (θ − 0·θ = θ, g + 0·θ = g exactly).
-    hyperparams = _state.Hyperparams(**hp)
+    hyperparams = _hyperparams.Hyperparams(**hp)
     has_b3 = "b3" in hp
-    guard = _state.may_be_zero(hp["eps"])
+    guard = _hyperparams.may_be_zero(hp["eps"])
 
     def sliced(x: jax.Array) -> jax.Array:
         return x if slice_p == 1 else jnp.ravel(x)[::slice_p]
 
-    def step_size(hp: _state.Values, d: jax.Array, k: jax.Array) -> jax.Array:
+    def step_size(hp: _hyperparams.Values, d: jax.Array, k: jax.Array) -> jax.Array:
         """λ_k = d·η·(bias correction) for step ``k`` (0-based)."""
         dtype = d.dtype
-        lr = _state.cast(hp.value("learning_rate"), dtype)
+        lr = _numerics.cast(hp.value("learning_rate"), dtype)
         if not use_bias_correction:
             return d * lr
-        t = _state.increment(k)
+        t = _tree.increment(k)
         correction2 = _bias_correction(t, hp.complement("b2"), dtype)
         correction1 = _bias_correction(t, hp.complement("b1"), dtype)
         return d * lr * (jnp.sqrt(correction2) / correction1)
 
     def init_fn(params: optax.Params) -> ProdigyState:
-        dtype = _state.estimate_dtype(params)
+        dtype = _numerics.estimate_dtype(params)
         hp_state = hyperparams.init()
-        hp = _state.Values(hp_state, hyperparams.given)
-        d = _state.fresh(_state.cast(hp.value("d0"), dtype), dtype)
-        k = _state.zeros_count()
+        hp = _hyperparams.Values(hp_state, hyperparams.given)
+        d = _numerics.fresh(_numerics.cast(hp.value("d0"), dtype), dtype)
+        k = _tree.zeros_count()
         return ProdigyState(
-            count=_state.zeros_count(),
+            count=_tree.zeros_count(),
             k=k,
-            exp_avg=_state.full_like(params, 0),
-            exp_avg_sq=_state.full_like(params, 0),
-            s=_state.full_like(jax.tree.map(sliced, params), 0),
-            p0=jax.tree.map(lambda p: _state.fresh(sliced(p), _state.state_dtype(p.dtype)), params),
+            exp_avg=_tree.full_like(params, 0),
+            exp_avg_sq=_tree.full_like(params, 0),
+            s=_tree.full_like(jax.tree.map(sliced, params), 0),
+            p0=jax.tree.map(
+                lambda p: _numerics.fresh(sliced(p), _numerics.state_dtype(p.dtype)), params
+            ),
             d=d,
-            d_max=_state.fresh(d, dtype),
+            d_max=_numerics.fresh(d, dtype),
             d_numerator=jnp.zeros([], dtype),
             step_size=step_size(hp, d, k),
             hyperparams=hp_state,
@@ -249,11 +253,11 @@ def _prodigy(
             )
         hp = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
-        value = lambda name: _state.cast(hp.value(name), dtype)
+        value = lambda name: _numerics.cast(hp.value(name), dtype)
         lr, b1, b2, d0 = value("learning_rate"), value("b1"), value("b2"), value("d0")
-        b3 = value("b3") if has_b3 else _state.cast(jnp.sqrt(hp.value("b2")), dtype)
-        one_minus_b1 = _state.cast(hp.complement("b1"), dtype)
-        one_minus_b2 = _state.cast(hp.complement("b2"), dtype)
+        b3 = value("b3") if has_b3 else _numerics.cast(jnp.sqrt(hp.value("b2")), dtype)
+        one_minus_b1 = _numerics.cast(hp.complement("b1"), dtype)
+        one_minus_b2 = _numerics.cast(hp.complement("b2"), dtype)
         wd = value("weight_decay")
         d = state.d
         dlr = step_size(hp, d, state.k)
@@ -280,15 +284,15 @@ def _prodigy(
         )
 
         def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = _state.compute_dtype(g.dtype)
+            dtype = _numerics.compute_dtype(g.dtype)
             g = g.astype(dtype)
             if not decouple:  # L2: the decay joins the gradient
-                g = g + _state.cast(wd, dtype) * p.astype(dtype)
+                g = g + _numerics.cast(wd, dtype) * p.astype(dtype)
             return g
 
         def accumulate(g, p, p0, m, v, s):
             g = gradient(g, p)
-            c = lambda x: _state.cast(x, g.dtype)
+            c = lambda x: _numerics.cast(x, g.dtype)
             g_sliced = sliced(g)
             distance = p0.astype(g.dtype) - sliced(p.astype(g.dtype))
             product = jnp.sum(g_sliced * distance)
@@ -306,7 +310,7 @@ def _prodigy(
         moved = jax.tree.map(
             accumulate, updates, params, state.p0, state.exp_avg, state.exp_avg_sq, state.s
         )
-        m, v, s, products, norms = _state.unzip(updates, moved, 5)
+        m, v, s, products, norms = _tree.unzip(updates, moved, 5)
         zero = jnp.zeros([], dtype)
         numerator = b3 * state.d_numerator + weight * sum(jax.tree.leaves(products), zero)
         denominator = sum(jax.tree.leaves(norms), zero)
@@ -316,9 +320,9 @@ def _prodigy(
         def estimate() -> tuple[jax.Array, ...]:
             """D, its maximum and r after the step, and the step's coefficients."""
             d_hat = value("d_coef") * numerator / denominator
-            d_new = jnp.where(d == d0, _state.python_max(d, d_hat), d)
-            d_max = _state.python_max(state.d_max, d_hat)
-            d_new = _state.python_min(d_max, d_new * value("growth_rate"))
+            d_new = jnp.where(d == d0, _numerics.python_max(d, d_hat), d)
+            d_max = _numerics.python_max(state.d_max, d_hat)
+            d_new = _numerics.python_min(d_max, d_new * value("growth_rate"))
             scale = jnp.where(momentum, dlr, dlr * d_new)
             step = -scale, d_new * value("eps"), wd * dlr, b1 > 0, jnp.array(True)
             return d_new, d_max, numerator, *step
@@ -335,22 +339,22 @@ def _prodigy(
             g = gradient(g, p)
             dtype = g.dtype
             direction = jnp.where(uses_m, m.astype(dtype), g)
-            denom = jnp.sqrt(v.astype(dtype)) + _state.cast(eps_term, dtype)
-            u = _state.cast(scale, dtype) * _state.safe_divide(direction, denom, guard)
+            denom = jnp.sqrt(v.astype(dtype)) + _numerics.cast(eps_term, dtype)
+            u = _numerics.cast(scale, dtype) * _numerics.safe_divide(direction, denom, guard)
             if decouple:
                 # The decayed θ(1 − λw) is rounded to θ's dtype before the step is added,
                 # as torch's in-place update does: in float32 the first steps are a few
                 # ulps of θ, and where θ rounds moves ⟨g, x₀ − x⟩ and so D.
                 x = p.astype(dtype)
-                decayed = (x - _state.cast(decay_step, dtype) * x).astype(p.dtype)
+                decayed = (x - _numerics.cast(decay_step, dtype) * x).astype(p.dtype)
                 u = (decayed.astype(dtype) - x) + u
             return jnp.where(steps, u, jnp.zeros_like(u))
 
         new_updates = jax.tree.map(step, updates, params, m, v)
-        new_updates = _state.cast_like(new_updates, updates)
+        new_updates = _tree.cast_like(new_updates, updates)
         new_state = ProdigyState(
-            count=_state.increment(state.count),
-            k=jnp.where(taken, _state.increment(state.k), state.k),
+            count=_tree.increment(state.count),
+            k=jnp.where(taken, _tree.increment(state.k), state.k),
             exp_avg=m,
             exp_avg_sq=v,
             s=s,

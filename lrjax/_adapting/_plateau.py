@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _base, _state
+from lrjax import _blocks, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._inspect import register_rate_factor
+from lrjax._registry import register_rate_factor
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -30,7 +30,7 @@ class ReduceOnPlateauState(NamedTuple):
     cooldown_left: jax.Array
     value_sum: jax.Array
     value_count: jax.Array
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 register_rate_factor(ReduceOnPlateauState, lambda state: state.scale)
@@ -94,8 +94,10 @@ def reduce_on_plateau(
     threshold_mode, cooldown, min_lr=base_lr·min_scale, eps=0)``.
     """
     owner = "reduce_on_plateau"
-    hp = _state.check_hyperparams(owner, factor=factor, threshold=threshold, min_scale=min_scale)
-    hyperparams = _state.Hyperparams(**hp)
+    hp = _hyperparams.check_hyperparams(
+        owner, factor=factor, threshold=threshold, min_scale=min_scale
+    )
+    hyperparams = _hyperparams.Hyperparams(**hp)
     patience = v.check_integer(owner, "patience", patience, 0)
     cooldown = v.check_integer(owner, "cooldown", cooldown, 0)
     accumulation_steps = v.check_integer(owner, "accumulation_steps", accumulation_steps, 1)
@@ -107,13 +109,13 @@ def reduce_on_plateau(
         del params
         f32 = jnp.float32
         return ReduceOnPlateauState(
-            count=_state.zeros_count(),
+            count=_tree.zeros_count(),
             scale=jnp.ones([], f32),
             best=jnp.full([], worst, f32),
-            bad_steps=_state.zeros_count(),
-            cooldown_left=_state.zeros_count(),
+            bad_steps=_tree.zeros_count(),
+            cooldown_left=_tree.zeros_count(),
             value_sum=jnp.zeros([], f32),
-            value_count=_state.zeros_count(),
+            value_count=_tree.zeros_count(),
             hyperparams=hyperparams.init(),
         )
 
@@ -152,15 +154,15 @@ def reduce_on_plateau(
         decide = value_count >= accumulation_steps
         mean = value_sum / value_count.astype(f32)
 
-        better = improves(mean, state.best, _state.cast(hp.value("threshold"), f32))
+        better = improves(mean, state.best, _numerics.cast(hp.value("threshold"), f32))
         best = jnp.where(better, mean, state.best)
         bad_steps = jnp.where(better, 0, state.bad_steps + 1)
         in_cooldown = state.cooldown_left > 0
         cooldown_left = jnp.where(in_cooldown, state.cooldown_left - 1, 0)
         bad_steps = jnp.where(in_cooldown, 0, bad_steps)
         reduce = bad_steps > patience
-        factor = _state.cast(hp.value("factor"), f32)
-        floor = _state.cast(hp.value("min_scale"), f32)
+        factor = _numerics.cast(hp.value("factor"), f32)
+        floor = _numerics.cast(hp.value("min_scale"), f32)
         scale = jnp.where(reduce, jnp.maximum(state.scale * factor, floor), state.scale)
         cooldown_left = jnp.where(reduce, cooldown, cooldown_left)
         bad_steps = jnp.where(reduce, 0, bad_steps)
@@ -169,7 +171,7 @@ def reduce_on_plateau(
             return jnp.where(decide, new, old)
 
         new_state = ReduceOnPlateauState(
-            count=_state.increment(state.count),
+            count=_tree.increment(state.count),
             scale=pick(scale, state.scale),
             best=pick(best, state.best),
             bad_steps=pick(bad_steps, state.bad_steps).astype(jnp.int32),
@@ -178,6 +180,6 @@ def reduce_on_plateau(
             value_count=jnp.where(decide, 0, value_count).astype(jnp.int32),
             hyperparams=hp.state,
         )
-        return _base.scale_tree(updates, new_state.scale), new_state
+        return _blocks.scale_tree(updates, new_state.scale), new_state
 
-    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+    return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lrjax import _base, _state
+from lrjax import _blocks, _hyperparams, _numerics, _tree
 from lrjax import _validation as v
-from lrjax._adam import adam_direction
-from lrjax._inspect import register_rate_factor
+from lrjax._methods._adam import adam_direction
+from lrjax._registry import register_rate_factor
 
 
 class HypergradientState(NamedTuple):
@@ -26,7 +26,7 @@ class HypergradientState(NamedTuple):
     learning_rate: jax.Array
     direction: optax.Updates
     inner_state: Any
-    hyperparams: _state.HyperparamsState
+    hyperparams: _hyperparams.HyperparamsState
 
 
 register_rate_factor(HypergradientState, lambda state: state.learning_rate)
@@ -84,16 +84,16 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
             f"{owner}: learning_rate must be a number or an array (the initial rate "
             f"α_0, which the method then learns), got the schedule {learning_rate!r}"
         )
-    hp = _state.check_hyperparams(owner, learning_rate=learning_rate, hyper_lr=hyper_lr)
+    hp = _hyperparams.check_hyperparams(owner, learning_rate=learning_rate, hyper_lr=hyper_lr)
     learning_rate = hp["learning_rate"]
-    hyperparams = _state.Hyperparams(hyper_lr=hp["hyper_lr"])
+    hyperparams = _hyperparams.Hyperparams(hyper_lr=hp["hyper_lr"])
     direction = optax.with_extra_args_support(direction)
 
     def init_fn(params: optax.Params) -> HypergradientState:
         return HypergradientState(
-            count=_state.zeros_count(),
-            learning_rate=_state.fresh(learning_rate, _state.default_float()),
-            direction=_state.full_like(params, 0),
+            count=_tree.zeros_count(),
+            learning_rate=_numerics.fresh(learning_rate, _numerics.default_float()),
+            direction=_tree.full_like(params, 0),
             inner_state=direction.init(params),
             hyperparams=hyperparams.init(),
         )
@@ -105,20 +105,20 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
             lambda g, d: jnp.vdot(g.astype(dtype), d.astype(dtype)), updates, state.direction
         )
         h = sum(jax.tree.leaves(products), jnp.zeros([], dtype))
-        learning_rate = state.learning_rate + _state.cast(hp.value("hyper_lr"), dtype) * h
+        learning_rate = state.learning_rate + _numerics.cast(hp.value("hyper_lr"), dtype) * h
         new_direction, inner_state = direction.update(
             updates, state.inner_state, params, **extra_args
         )
         new_state = HypergradientState(
-            count=_state.increment(state.count),
+            count=_tree.increment(state.count),
             learning_rate=learning_rate,
-            direction=_state.cast_like(new_direction, state.direction),
+            direction=_tree.cast_like(new_direction, state.direction),
             inner_state=inner_state,
             hyperparams=hp.state,
         )
-        return _base.scale_tree(new_direction, -learning_rate), new_state
+        return _blocks.scale_tree(new_direction, -learning_rate), new_state
 
-    return _base.public(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
+    return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
 def sgd_hd(
@@ -182,5 +182,5 @@ def adam_hd(
       Baydin et al., ICLR 2018, https://arxiv.org/abs/1703.04782
     """
     owner = "adam_hd"
-    hp = _state.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
+    hp = _hyperparams.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
     return _hypergradient(owner, adam_direction(**hp, amsgrad=False), learning_rate, hyper_lr)

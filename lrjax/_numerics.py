@@ -1,0 +1,140 @@
+"""The numerics every method shares: the dtype policy and the formulas several
+methods write the same way (bias correction, Adam's denominator, sums over a tree).
+
+Arithmetic runs in at least float32 (:func:`compute_dtype`), so bf16 rounds once, at the
+end; a hyperparameter enters it in that dtype. :func:`leafwise` applies that policy to a
+per-leaf formula, so an update is written as its paper's equations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# float32's smallest normal number: a rate below it is a subnormal, and rates are float32.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def default_float() -> np.dtype:
+    """float32, or float64 when ``jax_enable_x64`` is on."""
+    return jax.dtypes.canonicalize_dtype(np.float64)
+
+
+def compute_dtype(dtype: Any) -> np.dtype:
+    """The dtype arithmetic runs in: at least float32, so bf16 rounds once, at the end."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+
+
+def estimate_dtype(tree: Any) -> np.dtype:
+    """The dtype of a method's scalar estimates (a learned step size and its sums):
+    float32, or the widest parameter dtype above it."""
+    dtypes = [compute_dtype(jnp.result_type(leaf)) for leaf in jax.tree.leaves(tree)]
+    return max(dtypes, key=lambda d: d.itemsize, default=np.dtype(np.float32))
+
+
+def state_dtype(dtype: Any) -> np.dtype:
+    """The dtype of a per-parameter state array for a parameter of ``dtype``.
+
+    float16 (whose smallest number is 6e-8, so g² of a gradient below 2.4e-4 is 0) is
+    kept in float32; every other float dtype as is. torch and optax store float16 moments
+    in float16, where Adam's v underflows and the step blows up.
+    """
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def cast(value: Any, dtype: Any) -> jax.Array:
+    """A hyperparameter in the dtype of the arithmetic it enters."""
+    return jnp.asarray(value).astype(dtype)
+
+
+def fresh(value: Any, dtype: Any) -> jax.Array:
+    """A copy in ``dtype``: a state leaf never shares its buffer with another leaf."""
+    return jnp.array(value, dtype=dtype, copy=True)
+
+
+def python_max(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Python's ``max(a, b)``, as the reference packages evaluate it: ``a`` unless
+    ``b > a``, so a NaN ``b`` is ignored."""
+    return jnp.where(b > a, b, a)
+
+
+def python_min(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Python's ``min(a, b)``: ``a`` unless ``b < a``."""
+    return jnp.where(b < a, b, a)
+
+
+def safe_divide(numerator: jax.Array, denominator: jax.Array, guard: bool) -> jax.Array:
+    """``numerator / denominator``, and 0 where the denominator is 0 when ``guard``."""
+    if not guard:
+        return numerator / denominator
+    positive = denominator > 0
+    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1), 0)
+
+
+def leafwise(
+    formula: Callable[..., Any], *trees: Any, scalars: tuple = (), like: Any = None
+) -> Any:
+    """``formula`` applied leaf by leaf in the compute dtype: the dtype policy in one place.
+
+    Each leaf is cast to the :func:`compute_dtype` of the first tree's leaf, and so is each
+    of ``scalars`` (computed once per step by the caller: scalar work inside a per-leaf
+    function is traced once per leaf), so ``formula`` reads as the paper's equation. The
+    result comes back in the dtype of the matching leaf of ``like`` (default: the first
+    tree); a formula returning an n-tuple gives an n-tuple of trees, with ``like`` an
+    n-tuple of trees.
+    """
+    first = trees[0]
+    likes = like if isinstance(like, tuple) else None
+
+    def apply(leaf: jax.Array, *others: jax.Array) -> Any:
+        dtype = compute_dtype(leaf.dtype)
+        return formula(
+            leaf.astype(dtype),
+            *(x.astype(dtype) for x in others),
+            *(cast(s, dtype) for s in scalars),
+        )
+
+    if likes is None:
+        out_like = first if like is None else like
+        return jax.tree.map(lambda o, *xs: apply(*xs).astype(o.dtype), out_like, *trees)
+    results = jax.tree.map(apply, *trees)
+    n = len(likes)
+    if jax.tree.leaves(first):
+        results = jax.tree.transpose(
+            jax.tree.structure(first), jax.tree.structure((0,) * n), results
+        )
+    else:
+        results = (results,) * n
+    return tuple(
+        jax.tree.map(lambda r, o: r.astype(o.dtype), tree, out)
+        for tree, out in zip(results, likes, strict=True)
+    )
+
+
+def bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype: Any) -> jax.Array:
+    """``1 − β^t`` for update number ``t = count``, from ``1 − β``.
+
+    As ``−expm1(t · log1p(−(1 − β)))`` it keeps float32's full precision where
+    ``1 − β^t`` would cancel (β = 0.999, small t), as torch's float64 does.
+    """
+    t = count.astype(dtype)
+    return -jnp.expm1(t * jnp.log1p(-cast(one_minus_beta, dtype)))
+
+
+def adam_denominator(v: jax.Array, sqrt_correction2: Any, eps: Any) -> jax.Array:
+    """Adam's ``√v / √(1 − β2^t) + ε`` (torch's order of operations), in ``v``'s compute
+    dtype; ``sqrt_correction2 = 1`` leaves the bias correction out."""
+    dtype = compute_dtype(v.dtype)
+    return jnp.sqrt(v.astype(dtype)) / cast(sqrt_correction2, dtype) + cast(eps, dtype)
+
+
+def tree_sum(tree: Any, dtype: Any) -> jax.Array:
+    """The sum of a tree of scalars, in ``dtype`` (0 for an empty tree), added in the
+    order of the leaves as the reference packages add their per-parameter sums."""
+    return sum((jnp.asarray(x).astype(dtype) for x in jax.tree.leaves(tree)), jnp.zeros([], dtype))
