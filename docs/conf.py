@@ -51,11 +51,11 @@ html_theme = "furo"
 html_title = f"lrjax {release}"
 
 
-_DEFAULT = re.compile(r"\bv\.default\(([^()]*)\)")
+_DEFAULT = re.compile(r"\bdefault\(((?:[^()]|\([^()]*\))*)\)")
 
 
 def _plain_defaults(app, what, name, obj, options, signature, return_annotation):
-    """Shows ``v.default(0.9)``, the marker a float default is wrapped in, as ``0.9``."""
+    """Shows ``default(0.9)``, the marker a float default is wrapped in, as ``0.9``."""
     if signature:
         signature = _DEFAULT.sub(r"\1", signature)
     return signature, return_annotation

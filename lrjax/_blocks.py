@@ -10,9 +10,9 @@ import numpy as np
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule, ScheduleFn
 from lrjax._registry import register_rate_factor
+from lrjax._validation import default, show
 
 # ------------------------------------------------------------------- weight decay
 
@@ -32,13 +32,13 @@ def check_mask(owner: str, mask: Any) -> Any:
     if not leaves or not all(isinstance(leaf, (bool, np.bool_)) for leaf in leaves):
         raise ValueError(
             f"{owner}: mask must be None, a pytree of bools like the parameters, or a "
-            f"function params -> pytree of bools, got {v.show(mask)}"
+            f"function params -> pytree of bools, got {show(mask)}"
         )
     return mask
 
 
 def add_decayed_weights(
-    weight_decay: float | jax.Array | ScheduleFn = v.default(0.0),
+    weight_decay: float | jax.Array | ScheduleFn = default(0.0),
     *,
     mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -84,8 +84,7 @@ def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransf
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError("weight decay: update needs params, got params=None")
+        _tree.needs_params("weight decay", params, "the decay is proportional to them")
         hp = hyperparams.read(state.hyperparams, state.count)
         decay = hp.value("weight_decay")
 

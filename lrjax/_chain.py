@@ -3,13 +3,14 @@ between weight decay and the learning rate."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optax
 
 from lrjax import _hyperparams, _tree
 from lrjax._blocks import check_mask, decayed_weights, learning_rate_block
+from lrjax._validation import check_callable, describe
 
 
 def torch_method(
@@ -36,3 +37,39 @@ def torch_method(
         blocks = [*blocks, decay] if decoupled else [decay, *blocks]
     blocks.append(learning_rate_block(hyperparams["learning_rate"]))
     return _tree.as_method(owner, optax.chain(*blocks))
+
+
+# ----------------------------------------------------------- optimizer factories
+
+# What layer-wise decay, the range test and sweeps take: ``learning_rate -> transformation``.
+OptimizerFactory = Callable[[Any], optax.GradientTransformation]
+
+
+def check_factory(owner: str, optimizer: Any, example: str) -> None:
+    """``optimizer`` is a factory, not a transformation already built with its rate;
+    ``example`` shows the caller's usual factories."""
+    if isinstance(optimizer, optax.GradientTransformation):
+        # The common slip: `optimizer=lrjax.adam(1e-3)` instead of `lrjax.adam`.
+        raise ValueError(
+            f"{owner}: optimizer must be a factory that maps a learning rate to a "
+            "transformation, got a GradientTransformation already built with its rate; "
+            f"pass the factory itself: {example}"
+        )
+    check_callable(
+        owner,
+        "optimizer",
+        optimizer,
+        f"a factory mapping a learning rate to a transformation ({example.split(', or')[0]}, "
+        "lambda lr: ...)",
+    )
+
+
+def build(owner: str, optimizer: OptimizerFactory, learning_rate: Any):
+    """``optimizer(learning_rate)``, checked to be a gradient transformation."""
+    tx = optimizer(learning_rate)
+    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
+        raise ValueError(
+            f"{owner}: optimizer(learning_rate) must return an optax.GradientTransformation "
+            f"(with init and update), got {describe(tx)}"
+        )
+    return tx

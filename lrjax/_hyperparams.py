@@ -16,39 +16,48 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax import _validation as v
 from lrjax._numerics import default_float, fresh
+from lrjax._validation import (
+    Condition,
+    Default,
+    check_float,
+    is_concrete,
+    nonnegative,
+    positive,
+    unit_closed,
+    unit_open,
+)
 
 ScheduleFn = Callable[[jax.typing.ArrayLike], jax.Array]
 ScalarOrSchedule = float | jax.Array | ScheduleFn
 
 # One rule per hyperparameter name: a name means the same thing in every lrjax method,
 # and `set_hyperparams` checks new values with the rule their constructor used.
-HYPERPARAM_RULES: dict[str, tuple[v.Condition, str]] = {
-    "learning_rate": (v.nonnegative, "finite and >= 0"),
-    "b1": (v.unit_open, "in [0, 1)"),
-    "b2": (v.unit_open, "in [0, 1)"),
-    "decay": (v.unit_open, "in [0, 1)"),
-    "rho": (v.unit_closed, "in [0, 1]"),
-    "momentum": (v.unit_closed, "in [0, 1]"),
-    "dampening": (v.unit_closed, "in [0, 1]"),
-    "eps": (v.nonnegative, "finite and >= 0"),
-    "weight_decay": (v.nonnegative, "finite and >= 0"),
-    "lr_decay": (v.nonnegative, "finite and >= 0"),
-    "initial_accumulator_value": (v.nonnegative, "finite and >= 0"),
-    "hyper_lr": (v.nonnegative, "finite and >= 0"),
+HYPERPARAM_RULES: dict[str, tuple[Condition, str]] = {
+    "learning_rate": (nonnegative, "finite and >= 0"),
+    "b1": (unit_open, "in [0, 1)"),
+    "b2": (unit_open, "in [0, 1)"),
+    "decay": (unit_open, "in [0, 1)"),
+    "rho": (unit_closed, "in [0, 1]"),
+    "momentum": (unit_closed, "in [0, 1]"),
+    "dampening": (unit_closed, "in [0, 1]"),
+    "eps": (nonnegative, "finite and >= 0"),
+    "weight_decay": (nonnegative, "finite and >= 0"),
+    "lr_decay": (nonnegative, "finite and >= 0"),
+    "initial_accumulator_value": (nonnegative, "finite and >= 0"),
+    "hyper_lr": (nonnegative, "finite and >= 0"),
     "factor": (lambda x: (x > 0) & (x < 1), "in (0, 1)"),
-    "threshold": (v.nonnegative, "finite and >= 0"),
-    "min_scale": (v.unit_closed, "in [0, 1]"),
+    "threshold": (nonnegative, "finite and >= 0"),
+    "min_scale": (unit_closed, "in [0, 1]"),
     # The learning-rate-free methods.
-    "b3": (v.unit_open, "in [0, 1)"),
-    "d0": (v.positive, "finite and > 0"),
-    "d_coef": (v.positive, "finite and > 0"),
+    "b3": (unit_open, "in [0, 1)"),
+    "d0": (positive, "finite and > 0"),
+    "d_coef": (positive, "finite and > 0"),
     "growth_rate": (lambda x: x >= 1, "inf or finite and >= 1"),
-    "r": (v.nonnegative, "finite and >= 0"),
-    "weight_lr_power": (v.nonnegative, "finite and >= 0"),
-    "reps_rel": (v.positive, "finite and > 0"),
-    "init_eta": (v.positive, "finite and > 0"),
+    "r": (nonnegative, "finite and >= 0"),
+    "weight_lr_power": (nonnegative, "finite and >= 0"),
+    "reps_rel": (positive, "finite and > 0"),
+    "init_eta": (positive, "finite and > 0"),
 }
 
 # Hyperparameters for which +inf is a value (no limit): held as inf in the state.
@@ -68,14 +77,14 @@ def check_hyperparam(owner: str, name: str, value: Any) -> Any:
     condition, requirement = HYPERPARAM_RULES[name]
     if name in UNBOUNDED and _is_plus_inf(value):
         return value if isinstance(value, jax.Array) else float("inf")
-    return v.check_float(owner, name, value, condition, requirement)
+    return check_float(owner, name, value, condition, requirement)
 
 
 def _is_plus_inf(value: Any) -> bool:
-    if isinstance(value, v.Default):
+    if isinstance(value, Default):
         value = value.value
     if isinstance(value, jax.Array):  # optax.inject_hyperparams passes its values as arrays
-        return value.ndim == 0 and v.is_concrete(value) and bool(jnp.isposinf(value))
+        return value.ndim == 0 and is_concrete(value) and bool(jnp.isposinf(value))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating)):
         return False
     return bool(np.isposinf(value))

@@ -127,11 +127,25 @@ def bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype: Any) -> 
     return -jnp.expm1(t * jnp.log1p(-cast(one_minus_beta, dtype)))
 
 
-def adam_denominator(v: jax.Array, sqrt_correction2: Any, eps: Any) -> jax.Array:
-    """Adam's ``√v / √(1 − β2^t) + ε`` (torch's order of operations), in ``v``'s compute
-    dtype; ``sqrt_correction2 = 1`` leaves the bias correction out."""
+def adam_denominator(
+    v: jax.Array, eps: Any, *, sqrt_correction2: Any = None, correction2: Any = None
+) -> jax.Array:
+    """Adam's denominator ``√v̂ + ε``, ``v̂ = v / (1 − β2^t)``, in ``v``'s compute dtype.
+
+    With ``sqrt_correction2 = √(1 − β2^t)`` it is torch's ``√v / √(1 − β2^t) + ε``; with
+    ``correction2 = 1 − β2^t``, schedulefree's ``√(v / (1 − β2^t)) + ε`` (they round
+    differently); with neither, ``√v + ε`` (the correction folded into the step size, as
+    D-Adaptation and Prodigy do).
+    """
     dtype = compute_dtype(v.dtype)
-    return jnp.sqrt(v.astype(dtype)) / cast(sqrt_correction2, dtype) + cast(eps, dtype)
+    v = v.astype(dtype)
+    if correction2 is not None:
+        root = jnp.sqrt(v / cast(correction2, dtype))
+    else:
+        root = jnp.sqrt(v)
+        if sqrt_correction2 is not None:
+            root = root / cast(sqrt_correction2, dtype)
+    return root + cast(eps, dtype)
 
 
 def tree_sum(tree: Any, dtype: Any) -> jax.Array:

@@ -24,9 +24,17 @@ import jax.numpy as jnp
 import numpy as np
 from optax import GradientTransformation
 
-from lrjax import _validation as v
 from lrjax._finding._finder import FinderResult
 from lrjax._finding._sweep import SweepResult
+from lrjax._validation import (
+    check_callable,
+    check_choice,
+    check_flag,
+    check_floats,
+    check_integer,
+    describe,
+    unit_closed,
+)
 
 _SUGGESTION_STYLES = {"steepest": "-", "valley": "--", "minimum": ":"}
 # "minimum" is not the rate at the minimum: the legend says what it is.
@@ -55,17 +63,7 @@ def _check_ax(owner: str, ax: Any) -> None:
 
     if ax is not None and not isinstance(ax, Axes):
         hint = " (one of the grid plt.subplots returned, e.g. axes[0])" if np.ndim(ax) else ""
-        raise ValueError(
-            f"{owner}: ax must be a matplotlib Axes{hint} or None, got {_describe(ax)}"
-        )
-
-
-def _describe(value: Any) -> str:
-    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
-        return repr(value)
-    if isinstance(value, (np.ndarray, jax.Array)):
-        return f"an array of dtype {value.dtype} and shape {value.shape}"
-    return f"a {type(value).__name__}"
+        raise ValueError(f"{owner}: ax must be a matplotlib Axes{hint} or None, got {describe(ax)}")
 
 
 def _positive(*arrays: np.ndarray) -> bool:
@@ -111,15 +109,15 @@ def plot_schedules(
     else:
         raise ValueError(
             f"{owner}: schedules must be a schedule, a list or tuple of schedules or a "
-            f"mapping label -> schedule, got {_describe(schedules)}"
+            f"mapping label -> schedule, got {describe(schedules)}"
         )
     if not entries:
         raise ValueError(f"{owner}: schedules must hold at least one schedule, got none")
     for name, _, schedule in entries:
-        v.check_callable(owner, name, schedule, "a schedule step -> rate")
-    num_steps = v.check_integer(owner, "num_steps", num_steps, 1)
-    log = v.check_flag(owner, "log", log)
-    legend = v.check_flag(owner, "legend", legend)
+        check_callable(owner, name, schedule, "a schedule step -> rate")
+    num_steps = check_integer(owner, "num_steps", num_steps, 1)
+    log = check_flag(owner, "log", log)
+    legend = check_flag(owner, "legend", legend)
     _check_ax(owner, ax)
     steps = jnp.arange(num_steps)
     curves = [(label, _evaluate(owner, name, schedule, steps)) for name, label, schedule in entries]
@@ -179,7 +177,7 @@ def _draw_finder(owner: str, result: Any, ax: Any) -> Any:
     if not isinstance(result, FinderResult):
         raise ValueError(
             f"{owner}: result must be a FinderResult (what lrjax.find_learning_rate "
-            f"returns), got {_describe(result)}"
+            f"returns), got {describe(result)}"
         )
     ax = _axes(owner, ax)
     rates, losses, smoothed = result.learning_rates, result.losses, result.smoothed_losses
@@ -279,9 +277,9 @@ def _draw_sweep(owner: str, result: Any, ax: Any, kind: Any) -> Any:
     if not isinstance(result, SweepResult):
         raise ValueError(
             f"{owner}: result must be a SweepResult (what lrjax.sweep returns), "
-            f"got {_describe(result)}"
+            f"got {describe(result)}"
         )
-    kind = v.check_choice(owner, "kind", kind, ("curves", "final"))
+    kind = check_choice(owner, "kind", kind, ("curves", "final"))
     ax = _axes(owner, ax)
     grid, per = result.grid, len(result.configs) // max(len(result.grid), 1)
     names = list(grid[0]) if grid else []
@@ -465,7 +463,7 @@ def plot_effective_rates(
 
 
 def _quantiles(owner: str, quantiles: Any) -> tuple[float, float]:
-    values = v.check_floats(owner, "quantiles", quantiles, v.unit_closed, "in [0, 1]")
+    values = check_floats(owner, "quantiles", quantiles, unit_closed, "in [0, 1]")
     if len(values) != 2 or not float(values[0]) <= float(values[1]):
         raise ValueError(
             f"{owner}: quantiles must be two numbers in [0, 1], lower first, got {quantiles!r}"
@@ -491,7 +489,7 @@ def _per_step(owner: str, name: str, history: Any) -> np.ndarray:
     except ValueError as error:  # ragged trees or leaves of different lengths
         raise ValueError(f"{what}, of one shape at every step: {error}") from error
     if rates is None or rates.size == 0 or not np.issubdtype(rates.dtype, np.number):
-        raise ValueError(f"{what}, of real numbers, got {_describe(history)}")
+        raise ValueError(f"{what}, of real numbers, got {describe(history)}")
     if np.iscomplexobj(rates):
         raise ValueError(f"{what}, of real numbers, got complex rates")
     return rates

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _blocks, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._methods._adam import adam_direction
 from lrjax._registry import register_rate_factor
+from lrjax._validation import default, show
 
 
 class HypergradientState(NamedTuple):
@@ -73,7 +73,7 @@ def hypergradient(
     if not isinstance(direction, optax.GradientTransformation):
         raise ValueError(
             f"{owner}: direction must be an optax.GradientTransformation (e.g. "
-            f"optax.identity() or lrjax.scale_by_adam()), got {v.show(direction)}"
+            f"optax.identity() or lrjax.scale_by_adam()), got {show(direction)}"
         )
     return _hypergradient(owner, direction, learning_rate, hyper_lr)
 
@@ -104,7 +104,7 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
         products = jax.tree.map(
             lambda g, d: jnp.vdot(g.astype(dtype), d.astype(dtype)), updates, state.direction
         )
-        h = sum(jax.tree.leaves(products), jnp.zeros([], dtype))
+        h = _numerics.tree_sum(products, dtype)
         learning_rate = state.learning_rate + _numerics.cast(hp.value("hyper_lr"), dtype) * h
         new_direction, inner_state = direction.update(
             updates, state.inner_state, params, **extra_args
@@ -122,9 +122,9 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
 
 
 def sgd_hd(
-    learning_rate: float | jax.Array = v.default(1e-3),
+    learning_rate: float | jax.Array = default(1e-3),
     *,
-    hyper_lr: float | jax.Array = v.default(1e-3),
+    hyper_lr: float | jax.Array = default(1e-3),
 ) -> optax.GradientTransformationExtraArgs:
     """SGD-HD: gradient descent whose rate follows the hypergradient.
 
@@ -155,12 +155,12 @@ def sgd_hd(
 
 
 def adam_hd(
-    learning_rate: float | jax.Array = v.default(1e-3),
+    learning_rate: float | jax.Array = default(1e-3),
     *,
-    hyper_lr: float | jax.Array = v.default(1e-7),
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
-    eps: float | jax.Array = v.default(1e-8),
+    hyper_lr: float | jax.Array = default(1e-7),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
+    eps: float | jax.Array = default(1e-8),
 ) -> optax.GradientTransformationExtraArgs:
     """Adam-HD: Adam whose global rate follows the hypergradient.
 

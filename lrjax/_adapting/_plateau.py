@@ -10,8 +10,8 @@ import numpy as np
 import optax
 
 from lrjax import _blocks, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._registry import register_rate_factor
+from lrjax._validation import check_choice, check_integer, default
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -38,12 +38,12 @@ register_rate_factor(ReduceOnPlateauState, lambda state: state.scale)
 
 def reduce_on_plateau(
     *,
-    factor: float | jax.Array = v.default(0.1),
+    factor: float | jax.Array = default(0.1),
     patience: int = 10,
-    threshold: float | jax.Array = v.default(1e-4),
+    threshold: float | jax.Array = default(1e-4),
     threshold_mode: str = "rel",
     cooldown: int = 0,
-    min_scale: float | jax.Array = v.default(0.0),
+    min_scale: float | jax.Array = default(0.0),
     mode: str = "min",
     accumulation_steps: int = 1,
 ) -> optax.GradientTransformationExtraArgs:
@@ -98,11 +98,11 @@ def reduce_on_plateau(
         owner, factor=factor, threshold=threshold, min_scale=min_scale
     )
     hyperparams = _hyperparams.Hyperparams(**hp)
-    patience = v.check_integer(owner, "patience", patience, 0)
-    cooldown = v.check_integer(owner, "cooldown", cooldown, 0)
-    accumulation_steps = v.check_integer(owner, "accumulation_steps", accumulation_steps, 1)
-    v.check_choice(owner, "mode", mode, ("min", "max"))
-    v.check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
+    patience = check_integer(owner, "patience", patience, 0)
+    cooldown = check_integer(owner, "cooldown", cooldown, 0)
+    accumulation_steps = check_integer(owner, "accumulation_steps", accumulation_steps, 1)
+    check_choice(owner, "mode", mode, ("min", "max"))
+    check_choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
     worst = jnp.inf if mode == "min" else -jnp.inf
 
     def init_fn(params: optax.Params) -> ReduceOnPlateauState:

@@ -12,13 +12,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _validation as v
+from lrjax import _chain, _numerics
 from lrjax._finding import _loop
 from lrjax._methods._sgd import sgd
+from lrjax._validation import (
+    Condition,
+    check_choice,
+    check_flag,
+    check_float,
+    check_integer,
+    is_concrete,
+    positive,
+    show,
+    unit_open,
+)
 
 OWNER = "find_learning_rate"
 # Rates below float32's smallest normal number are flushed to 0 on most hardware.
-FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +72,7 @@ def find_learning_rate(
     loss_fn: Callable[[optax.Params, Any], jax.Array],
     params: optax.Params,
     batches: Any,
-    optimizer: _loop.OptimizerFactory = sgd,
+    optimizer: _chain.OptimizerFactory = sgd,
     *,
     min_lr: float = 1e-7,
     max_lr: float = 10.0,
@@ -146,29 +156,29 @@ def find_learning_rate(
     _loop.check_functions(OWNER, loss_fn, optimizer)
     _loop.check_params(OWNER, params)
     given = {"min_lr": min_lr, "max_lr": max_lr}  # for messages, as the user wrote them
-    min_lr = _number("min_lr", min_lr, v.positive, "> 0")
-    if min_lr < FLOAT32_TINY:
+    min_lr = _number("min_lr", min_lr, positive, "> 0")
+    if min_lr < _numerics.FLOAT32_TINY:
         raise ValueError(
-            f"{OWNER}: min_lr must be at least {FLOAT32_TINY:.8g} (float32's smallest normal "
-            f"number; smaller rates are 0 on most hardware), got {v.show(given['min_lr'])}"
+            f"{OWNER}: min_lr must be at least {_numerics.FLOAT32_TINY:.8g} (float32's "
+            f"smallest normal number; smaller rates are 0 on most hardware), got {show(given['min_lr'])}"
         )
-    max_lr = _number("max_lr", max_lr, v.positive, "> 0")
+    max_lr = _number("max_lr", max_lr, positive, "> 0")
     if not np.float32(max_lr) > np.float32(min_lr):
         flat = " in float32 (the ramp would be flat)" if max_lr > min_lr else ""
         raise ValueError(
-            f"{OWNER}: max_lr must be > min_lr={v.show(given['min_lr'])}{flat}, "
-            f"got {v.show(given['max_lr'])}"
+            f"{OWNER}: max_lr must be > min_lr={show(given['min_lr'])}{flat}, "
+            f"got {show(given['max_lr'])}"
         )
-    num_steps = v.check_integer(OWNER, "num_steps", num_steps, 2)
-    mode = v.check_choice(OWNER, "mode", mode, ("exponential", "linear"))
+    num_steps = check_integer(OWNER, "num_steps", num_steps, 2)
+    mode = check_choice(OWNER, "mode", mode, ("exponential", "linear"))
     rates = ramp(min_lr, max_lr, num_steps, mode)
     if np.any(np.diff(rates) <= 0):
         raise ValueError(
-            f"{OWNER}: max_lr={v.show(given['max_lr'])} is too close to min_lr="
-            f"{v.show(given['min_lr'])} for num_steps={num_steps}: consecutive rates of the "
+            f"{OWNER}: max_lr={show(given['max_lr'])} is too close to min_lr="
+            f"{show(given['min_lr'])} for num_steps={num_steps}: consecutive rates of the "
             "ramp are equal in float32; widen the range or take fewer steps"
         )
-    smoothing = _number("smoothing", smoothing, v.unit_open, "in [0, 1)")
+    smoothing = _number("smoothing", smoothing, unit_open, "in [0, 1)")
     if np.float32(smoothing) == 1:
         raise ValueError(
             f"{OWNER}: smoothing must be < 1 in float32 (the average would never move), "
@@ -177,7 +187,7 @@ def find_learning_rate(
     threshold = _number("divergence_threshold", divergence_threshold, _above_one, "> 1")
     if np.float32(threshold) == 1:
         raise ValueError(f"{OWNER}: divergence_threshold must be > 1 in float32, got {threshold!r}")
-    progress = v.check_flag(OWNER, "progress", progress)
+    progress = check_flag(OWNER, "progress", progress)
 
     functions = {"loss_fn": _loop.Static(loss_fn), "optimizer": _loop.Static(optimizer)}
     settings = (jnp.asarray(rates), jnp.float32(smoothing), jnp.float32(threshold))
@@ -198,13 +208,13 @@ def find_learning_rate(
     return _result(rates.astype(np.float64), losses, smoothed, stopped)
 
 
-def _number(name: str, value: Any, condition: v.Condition, requirement: str) -> float:
+def _number(name: str, value: Any, condition: Condition, requirement: str) -> float:
     """A float argument, checked by the library's rules, as a concrete Python float."""
-    if isinstance(value, jax.Array) and not v.is_concrete(value):
+    if isinstance(value, jax.Array) and not is_concrete(value):
         raise ValueError(
-            f"{OWNER}: {name} must be a concrete number ({OWNER} runs eagerly), got {v.show(value)}"
+            f"{OWNER}: {name} must be a concrete number ({OWNER} runs eagerly), got {show(value)}"
         )
-    return float(v.check_float(OWNER, name, value, condition, requirement))
+    return float(check_float(OWNER, name, value, condition, requirement))
 
 
 def _above_one(x: np.ndarray) -> Any:
@@ -242,7 +252,7 @@ def _watch(loss, t, average, best, smoothing, threshold):
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer"))
 def _scan(params, batches, rates, smoothing, threshold, *, loss_fn, optimizer):
-    tx = _loop.build(OWNER, optimizer.value, _schedule(rates))
+    tx = _chain.build(OWNER, optimizer.value, _schedule(rates))
     step = _loop.train_step(OWNER, loss_fn.value, tx)
 
     def body(carry, inputs):
@@ -271,14 +281,14 @@ def _scan(params, batches, rates, smoothing, threshold, *, loss_fn, optimizer):
 
 @functools.partial(jax.jit, static_argnames=("optimizer",))
 def _init(params, rates, *, optimizer):
-    return _loop.build(OWNER, optimizer.value, _schedule(rates)).init(params)
+    return _chain.build(OWNER, optimizer.value, _schedule(rates)).init(params)
 
 
 @functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer"))
 def _step(
     params, state, batch, t, average, best, rates, smoothing, threshold, *, loss_fn, optimizer
 ):
-    tx = _loop.build(OWNER, optimizer.value, _schedule(rates))
+    tx = _chain.build(OWNER, optimizer.value, _schedule(rates))
     params, state, loss = _loop.train_step(OWNER, loss_fn.value, tx)(params, state, batch)
     average, best, smoothed, diverged = _watch(loss, t, average, best, smoothing, threshold)
     return params, state, average, best, loss, smoothed, diverged

@@ -15,10 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _validation as v
+from lrjax import _chain
+from lrjax._validation import check_callable, describe, is_concrete
 
 LossFn = Callable[[optax.Params, Any], jax.Array]
-OptimizerFactory = Callable[[Any], optax.GradientTransformation]
 
 
 class Static:
@@ -52,46 +52,13 @@ class Static:
             return False
 
 
-def describe(value: Any) -> str:
-    """A short description of a wrong value for a message (never a huge repr)."""
-    if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
-    if isinstance(value, (np.ndarray, jax.Array)):
-        return f"an array of dtype {value.dtype} and shape {value.shape}"
-    return f"a {type(value).__name__}"
-
-
 # ------------------------------------------------------------------ the arguments
 
 
 def check_functions(owner: str, loss_fn: Any, optimizer: Any) -> None:
     """``loss_fn`` is callable; ``optimizer`` is a factory, not a built transformation."""
-    v.check_callable(owner, "loss_fn", loss_fn, "a function loss_fn(params, batch) -> scalar")
-    if isinstance(optimizer, optax.GradientTransformation):
-        # The common slip: `optimizer=lrjax.adam(1e-3)` instead of `lrjax.adam`.
-        raise ValueError(
-            f"{owner}: optimizer must be a factory that maps a learning rate to a "
-            "transformation, got a GradientTransformation already built with its rate; "
-            "pass the factory itself: lrjax.adam, or lambda lr: lrjax.sgd(lr, momentum=0.9)"
-        )
-    v.check_callable(
-        owner,
-        "optimizer",
-        optimizer,
-        "a factory mapping a learning rate to a transformation (lrjax.adam, lambda lr: ...)",
-    )
-
-
-def build(owner: str, optimizer: OptimizerFactory, learning_rate: Any):
-    """``optimizer(learning_rate)``, checked to be a gradient transformation."""
-    tx = optimizer(learning_rate)
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise ValueError(
-            f"{owner}: optimizer(learning_rate) must return an optax.GradientTransformation "
-            f"(with init and update), got {describe(tx)}"
-        )
-    return tx
+    check_callable(owner, "loss_fn", loss_fn, "a function loss_fn(params, batch) -> scalar")
+    _chain.check_factory(owner, optimizer, "lrjax.adam, or lambda lr: lrjax.sgd(lr, momentum=0.9)")
 
 
 def check_params(owner: str, params: Any) -> None:
@@ -104,7 +71,7 @@ def check_params(owner: str, params: Any) -> None:
         )
     for path, leaf in leaves:
         where = jax.tree_util.keystr(path) or "params"
-        if isinstance(leaf, jax.Array) and not v.is_concrete(leaf):
+        if isinstance(leaf, jax.Array) and not is_concrete(leaf):
             raise ValueError(
                 f"{owner}: params must be concrete ({owner} runs eagerly and reads the "
                 f"losses back), got a tracer at {where}; call {owner} outside jax.jit"

@@ -11,17 +11,27 @@ import jax
 import numpy as np
 import optax
 
-from lrjax import _validation as v
+from lrjax import _numerics
 from lrjax._finding import _loop
 from lrjax._finding import _sweep_program as program
 from lrjax._finding._results import SweepResult, result
 from lrjax._methods._sgd import sgd
+from lrjax._validation import (
+    check_callable,
+    check_flag,
+    check_floats,
+    check_integer,
+    check_integers,
+    describe,
+    is_concrete,
+    positive,
+    show,
+)
 
 OWNER = "sweep"
 # With a progress bar the steps run in this many chunks of one compiled program.
 PROGRESS_CHUNKS = 20
 # Rates below float32's smallest normal number are flushed to 0 on most hardware.
-FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -116,18 +126,18 @@ def sweep(
     names, grid, positional = _grid(learning_rates, hyperparams)
     start, seeds = _starts(params, init_fn, seeds)
     if eval_fn is not None:
-        v.check_callable(OWNER, "eval_fn", eval_fn, "a function eval_fn(params) -> scalar")
+        check_callable(OWNER, "eval_fn", eval_fn, "a function eval_fn(params) -> scalar")
     if eval_every is not None:
-        eval_every = v.check_integer(OWNER, "eval_every", eval_every, 1)
+        eval_every = check_integer(OWNER, "eval_every", eval_every, 1)
         if eval_fn is None:
             raise ValueError(f"{OWNER}: eval_every={eval_every} needs eval_fn, got eval_fn=None")
     if num_steps is not None:
-        num_steps = v.check_integer(OWNER, "num_steps", num_steps, 1)
+        num_steps = check_integer(OWNER, "num_steps", num_steps, 1)
     if batch_size is not None:
-        batch_size = v.check_integer(OWNER, "batch_size", batch_size, 1)
+        batch_size = check_integer(OWNER, "batch_size", batch_size, 1)
     if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
-        raise ValueError(f"{OWNER}: mesh must be a jax.sharding.Mesh, got {_loop.describe(mesh)}")
-    progress = v.check_flag(OWNER, "progress", progress)
+        raise ValueError(f"{OWNER}: mesh must be a jax.sharding.Mesh, got {describe(mesh)}")
+    progress = check_flag(OWNER, "progress", progress)
     if batches is None:
         raise ValueError(f"{OWNER}: batches is required (a stacked pytree or an iterable)")
     if _loop.is_stacked(batches):
@@ -226,7 +236,7 @@ def _grid(learning_rates: Any, hyperparams: Any) -> tuple[list[str], list[tuple]
     if not isinstance(hyperparams, Mapping) or not hyperparams:
         raise ValueError(
             f"{OWNER}: hyperparams must be a non-empty mapping {{name: values}}, got "
-            f"{_loop.describe(hyperparams)}"
+            f"{describe(hyperparams)}"
         )
     axes = {}
     for name, values in hyperparams.items():
@@ -240,22 +250,22 @@ def _grid(learning_rates: Any, hyperparams: Any) -> tuple[list[str], list[tuple]
 
 def _values(name: str, values: Any, *, rate: bool) -> list[float]:
     """One axis as given (float64), each value checked by the rules of float hyperparameters."""
-    condition, requirement = (v.positive, "> 0") if rate else (None, "")
-    checked = v.check_floats(OWNER, name, values, condition, requirement)
-    if not all(v.is_concrete(value) for value in checked):
+    condition, requirement = (positive, "> 0") if rate else (None, "")
+    checked = check_floats(OWNER, name, values, condition, requirement)
+    if not all(is_concrete(value) for value in checked):
         raise ValueError(
-            f"{OWNER}: {name} must be concrete ({OWNER} runs eagerly), got {v.show(values)}"
+            f"{OWNER}: {name} must be concrete ({OWNER} runs eagerly), got {show(values)}"
         )
     if not checked:
         what = "rate" if rate else "value"
         raise ValueError(f"{OWNER}: {name} must hold at least one {what}, got an empty one")
     given = [float(value) for value in checked]
     for i, value in enumerate(given):
-        if rate and value < FLOAT32_TINY:
+        if rate and value < _numerics.FLOAT32_TINY:
             raise ValueError(
-                f"{OWNER}: {name}[{i}] must be at least {FLOAT32_TINY:.8g} (float32's "
+                f"{OWNER}: {name}[{i}] must be at least {_numerics.FLOAT32_TINY:.8g} (float32's "
                 "smallest normal number; smaller rates are 0 on most hardware), got "
-                f"{v.show(list(values)[i])}"
+                f"{show(list(values)[i])}"
             )
     return given
 
@@ -269,18 +279,18 @@ def _starts(params: Any, init_fn: Any, seeds: Any) -> tuple[Any, list[int]]:
             raise ValueError(f"{OWNER}: params is required (or init_fn and seeds)")
         _loop.check_params(OWNER, params)
         return params, []
-    v.check_callable(OWNER, "init_fn", init_fn, "a function init_fn(key) -> params")
+    check_callable(OWNER, "init_fn", init_fn, "a function init_fn(key) -> params")
     if params is not None:
         raise ValueError(
             f"{OWNER}: give params or init_fn, not both (init_fn builds each seed's params)"
         )
     if seeds is None:
         raise ValueError(f"{OWNER}: init_fn needs seeds (a list of integers), got seeds=None")
-    checked = list(v.check_integers(OWNER, "seeds", seeds, 0, 2**32 - 1))
+    checked = list(check_integers(OWNER, "seeds", seeds, 0, 2**32 - 1))
     if not checked:
         raise ValueError(f"{OWNER}: seeds must hold at least one seed, got an empty one")
     if len(set(checked)) != len(checked):
-        raise ValueError(f"{OWNER}: seeds must be distinct, got {v.show(seeds)}")
+        raise ValueError(f"{OWNER}: seeds must be distinct, got {show(seeds)}")
     return None, checked
 
 

@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lrjax import _chain
 from lrjax._finding import _loop
+from lrjax._validation import describe
 
 OWNER = "sweep"
 
@@ -28,7 +30,7 @@ def build(optimizer: Any, hyperparams: dict[str, Any], positional: bool):
     """The run's transformation: ``optimizer(rate)`` for the ``learning_rates=`` shorthand,
     ``optimizer(**hyperparams)`` for a grid."""
     if positional:
-        return _loop.build(OWNER, optimizer, hyperparams["learning_rate"])
+        return _chain.build(OWNER, optimizer, hyperparams["learning_rate"])
     try:
         tx = optimizer(**hyperparams)
     except TypeError as error:
@@ -37,7 +39,7 @@ def build(optimizer: Any, hyperparams: dict[str, Any], positional: bool):
             f"{OWNER}: optimizer must accept the hyperparams as keyword arguments ({names}): "
             f"optimizer(**hyperparams) raised TypeError: {error}"
         ) from None
-    return _loop.build(OWNER, lambda _: tx, None)
+    return _chain.build(OWNER, lambda _: tx, None)
 
 
 def _evaluate(eval_fn: Any, params: Any, alive: jax.Array) -> jax.Array:
@@ -46,7 +48,7 @@ def _evaluate(eval_fn: Any, params: Any, alive: jax.Array) -> jax.Array:
     if jnp.shape(value) != () or not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
             f"{OWNER}: eval_fn(params) must return a real floating-point scalar, got "
-            f"{_loop.describe(value)}"
+            f"{describe(value)}"
         )
     return jnp.where(alive, jnp.asarray(value, jnp.float32), jnp.nan)
 

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 
 from lrjax import _numerics, _tree
-from lrjax import _validation as v
+from lrjax._validation import check_float, nonnegative
 
 
 class PolynomialAverageState(NamedTuple):
@@ -94,7 +94,7 @@ def polynomial_average(*, gamma: float | jax.Array = 8.0) -> PolynomialAverage:
       Ivgi, Hinder & Carmon, ICML 2023, https://arxiv.org/abs/2302.12022
     """
     owner = "polynomial_average"
-    gamma = v.check_float(owner, "gamma", gamma, v.nonnegative, "finite and >= 0")
+    gamma = check_float(owner, "gamma", gamma, nonnegative, "finite and >= 0")
 
     def init_fn(params: optax.Params) -> PolynomialAverageState:
         params = _tree.as_arrays(params)

@@ -24,9 +24,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner, register_rate_factor, unit_factors
+from lrjax._validation import check_flag, default, is_concrete, show
 
 
 class DAdaptAdamState(NamedTuple):
@@ -76,20 +76,10 @@ class DAdaptSGDState(NamedTuple):
 # ----------------------------------------------------------------------- helpers
 
 
-def _total(tree: Any, dtype: Any) -> jax.Array:
-    """The sum of a tree of scalars, in ``dtype``."""
-    return sum((leaf.astype(dtype) for leaf in jax.tree.leaves(tree)), jnp.zeros([], dtype))
-
-
 def _grow(d: jax.Array, d_hat: jax.Array, growth_rate: jax.Array) -> jax.Array:
     """``max(d, min(d̂, d · growth_rate))`` as Python's ``min``/``max`` evaluate it (the
     reference's arithmetic): a NaN d̂ leaves d as it is."""
     return _numerics.python_max(d, _numerics.python_min(d_hat, d * growth_rate))
-
-
-def _one_minus_power(t: jax.Array, one_minus_beta: jax.Array) -> jax.Array:
-    """``1 − β^t`` from ``1 − β``, without the cancellation of β = 0.999 in float32."""
-    return -jnp.expm1(t * jnp.log1p(-one_minus_beta))
 
 
 def _check_d0(owner: str, d0: Any) -> Any:
@@ -99,11 +89,6 @@ def _check_d0(owner: str, d0: Any) -> Any:
             f"the method then raises), got the schedule {d0!r}"
         )
     return d0
-
-
-def _check_params(owner: str, params: Any, why: str) -> None:
-    if params is None:
-        raise ValueError(f"{owner}: update needs params ({why}), got params=None")
 
 
 def _select(condition: jax.Array, new: Any, old: Any) -> Any:
@@ -118,11 +103,7 @@ def _adam_denominators(state: DAdaptAdamState, given: dict[str, Any]) -> optax.U
     """``1 / (√v + ε)``: the factor the update puts on m (which carries λ)."""
     eps = _hyperparams.Values(state.hyperparams, given).value("eps")
 
-    def factor(v: jax.Array) -> jax.Array:
-        dtype = _numerics.compute_dtype(v.dtype)
-        return 1 / (jnp.sqrt(v.astype(dtype)) + _numerics.cast(eps, dtype))
-
-    return jax.tree.map(factor, state.nu)
+    return jax.tree.map(lambda v: 1 / _numerics.adam_denominator(v, eps), state.nu)
 
 
 register_rate_factor(DAdaptAdamState, lambda state: state.step_size)
@@ -130,16 +111,16 @@ register_preconditioner(DAdaptAdamState, _adam_denominators)
 
 
 def dadapt_adam(
-    learning_rate: ScalarOrSchedule = v.default(1.0),
+    learning_rate: ScalarOrSchedule = default(1.0),
     *,
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(0.0),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(0.0),
     decouple: bool = False,
     use_bias_correction: bool = False,
-    d0: float | jax.Array = v.default(1e-6),
-    growth_rate: float | jax.Array = v.default(float("inf")),
+    d0: float | jax.Array = default(1e-6),
+    growth_rate: float | jax.Array = default(float("inf")),
 ) -> optax.GradientTransformationExtraArgs:
     """Adam with D-Adaptation: the step size ``d`` is estimated, not given.
 
@@ -216,8 +197,8 @@ def dadapt_adam(
         d0=_check_d0(owner, d0),
         growth_rate=growth_rate,
     )
-    decouple = v.check_flag(owner, "decouple", decouple)
-    use_bias_correction = v.check_flag(owner, "use_bias_correction", use_bias_correction)
+    decouple = check_flag(owner, "decouple", decouple)
+    use_bias_correction = check_flag(owner, "use_bias_correction", use_bias_correction)
     decays = not _hyperparams.is_zero(hp["weight_decay"])
     d0 = hp.pop("d0")
     if not decays:
@@ -232,8 +213,8 @@ def dadapt_adam(
         if not use_bias_correction:
             return rate
         t = k.astype(dtype) + 1  # k may be saturated at the int32 maximum
-        correction1 = _one_minus_power(t, _numerics.cast(values.complement("b1"), dtype))
-        correction2 = _one_minus_power(t, _numerics.cast(values.complement("b2"), dtype))
+        correction1 = _numerics.bias_correction(t, values.complement("b1"), dtype)
+        correction2 = _numerics.bias_correction(t, values.complement("b2"), dtype)
         return rate * jnp.sqrt(correction2) / correction1
 
     def init_fn(params: optax.Params) -> DAdaptAdamState:
@@ -256,7 +237,7 @@ def dadapt_adam(
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
         if decays:
-            _check_params(owner, params, "weight decay")
+            _tree.needs_params(owner, params, "weight decay")
         values = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
         scalar = lambda name: _numerics.cast(values.value(name), dtype)
@@ -290,7 +271,7 @@ def dadapt_adam(
             if decays and not decouple:
                 g = g + _numerics.cast(decay, cd) * p.astype(cd)
             m_old, v_old, s_old = m.astype(cd), v.astype(cd), s.astype(cd)
-            denom = jnp.sqrt(v_old) + _numerics.cast(eps, cd)
+            denom = _numerics.adam_denominator(v_old, eps)
             inner = jnp.vdot(g, _numerics.safe_divide(s_old, denom, guard))  # ⟨g, s_k/(√v_k + ε)⟩
             m_new = _numerics.cast(b1, cd) * m_old + _numerics.cast(m_scale, cd) * g
             v_new = _numerics.cast(b2, cd) * v_old + _numerics.cast(one_minus_b2, cd) * jnp.square(
@@ -309,9 +290,10 @@ def dadapt_adam(
         params_or_grads = params if params is not None else updates
         results = jax.tree.map(accumulate, updates, params_or_grads, state.mu, state.nu, state.s)
         inner, l1, mu, nu, s = _tree.unzip(updates, results, 5)
-        s_l1 = _total(l1, dtype)
-        numerator = sqrt_b2 * state.numerator_weighted + one_minus_sqrt_b2 * dlr * _total(
-            inner, dtype
+        s_l1 = _numerics.tree_sum(l1, dtype)
+        numerator = (
+            sqrt_b2 * state.numerator_weighted
+            + one_minus_sqrt_b2 * dlr * _numerics.tree_sum(inner, dtype)
         )
         # The reference returns before the step when ‖s‖₁ = 0: nothing to estimate from.
         taken = active & (s_l1 != 0)
@@ -331,7 +313,7 @@ def dadapt_adam(
         def step(g, p, m, v):
             cd = _numerics.compute_dtype(g.dtype)
             m, v = m.astype(cd), v.astype(cd)
-            u = -_numerics.safe_divide(m, jnp.sqrt(v) + _numerics.cast(eps, cd), guard)
+            u = -_numerics.safe_divide(m, _numerics.adam_denominator(v, eps), guard)
             if decays and decouple:
                 u = u - _numerics.cast(shrink, cd) * p.astype(cd)
             return jnp.where(moves, u, 0).astype(g.dtype)
@@ -362,12 +344,12 @@ register_preconditioner(DAdaptSGDState, lambda state, given: unit_factors(state.
 
 
 def dadapt_sgd(
-    learning_rate: ScalarOrSchedule = v.default(1.0),
+    learning_rate: ScalarOrSchedule = default(1.0),
     *,
-    momentum: float | jax.Array = v.default(0.0),
-    weight_decay: float | jax.Array = v.default(0.0),
-    d0: float | jax.Array = v.default(1e-6),
-    growth_rate: float | jax.Array = v.default(float("inf")),
+    momentum: float | jax.Array = default(0.0),
+    weight_decay: float | jax.Array = default(0.0),
+    d0: float | jax.Array = default(1e-6),
+    growth_rate: float | jax.Array = default(float("inf")),
 ) -> optax.GradientTransformationExtraArgs:
     """SGD with D-Adaptation (dual averaging): the step size ``d`` is estimated.
 
@@ -435,9 +417,9 @@ def dadapt_sgd(
         d0=_check_d0(owner, d0),
         growth_rate=growth_rate,
     )
-    if not callable(hp["momentum"]) and v.is_concrete(hp["momentum"]) and hp["momentum"] >= 1:
+    if not callable(hp["momentum"]) and is_concrete(hp["momentum"]) and hp["momentum"] >= 1:
         # momentum 1 would never move the parameters (x ← x).
-        raise ValueError(f"{owner}: momentum must be in [0, 1), got {v.show(momentum)}")
+        raise ValueError(f"{owner}: momentum must be in [0, 1), got {show(momentum)}")
     decays = not _hyperparams.is_zero(hp["weight_decay"])
     d0 = hp.pop("d0")
     if not decays:
@@ -464,7 +446,7 @@ def dadapt_sgd(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _check_params(owner, params, "the step averages them with x0 − s")
+        _tree.needs_params(owner, params, "the step averages them with x0 − s")
         values = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
         scalar = lambda name: _numerics.cast(values.value(name), dtype)
@@ -473,7 +455,7 @@ def dadapt_sgd(
 
         # ‖g_0‖ is measured at the first step, on the gradient without the weight decay.
         squares = jax.tree.map(lambda g: jnp.sum(jnp.square(g.astype(dtype))), updates)
-        first_norm = jnp.sqrt(_total(squares, dtype))
+        first_norm = jnp.sqrt(_numerics.tree_sum(squares, dtype))
         g0_norm = jnp.where(state.k == 0, first_norm, state.g0_norm)
         known = g0_norm > 0
         dlr = state.d * lr / jnp.where(known, g0_norm, 1)
@@ -493,8 +475,8 @@ def dadapt_sgd(
             updates, jax.tree.map(accumulate, updates, params, state.s), 3
         )
         s = _select(active, s, state.s)
-        s_squared = jnp.where(active, _total(squares, dtype), 0)
-        numerator = state.numerator_weighted + dlr * _total(inner, dtype)
+        s_squared = jnp.where(active, _numerics.tree_sum(squares, dtype), 0)
+        numerator = state.numerator_weighted + dlr * _numerics.tree_sum(inner, dtype)
         # ‖s‖ = 0: nothing to estimate from (the reference divides by it and raises).
         moves = s_squared != 0
         d_hat = 2 * numerator / jnp.sqrt(jnp.where(moves, s_squared, 1))

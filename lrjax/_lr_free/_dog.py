@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _blocks, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner, register_rate_factor
+from lrjax._validation import check_flag, default, is_concrete, show
 
 # ------------------------------------------------------------------------- DoG
 
@@ -93,11 +93,11 @@ def _step_sizes(learning_rate: jax.Array, r_max: jax.Array, sum_sq_grads: jax.Ar
 
 
 def dog(
-    learning_rate: ScalarOrSchedule = v.default(1.0),
+    learning_rate: ScalarOrSchedule = default(1.0),
     *,
-    reps_rel: float | jax.Array = v.default(1e-6),
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(0.0),
+    reps_rel: float | jax.Array = default(1e-6),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(0.0),
     init_eta: float | jax.Array | None = None,
     layerwise: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
@@ -185,15 +185,15 @@ def dog(
       Schedule", ICML 2023, https://arxiv.org/abs/2302.12022
     """
     owner = "dog"
-    layerwise = v.check_flag(owner, "layerwise", layerwise)
+    layerwise = check_flag(owner, "layerwise", layerwise)
     hp = _hyperparams.check_hyperparams(
         owner, learning_rate=learning_rate, reps_rel=reps_rel, eps=eps, weight_decay=weight_decay
     )
     rate = hp["learning_rate"]
-    if not callable(rate) and v.is_concrete(rate) and float(rate) <= 0:
+    if not callable(rate) and is_concrete(rate) and float(rate) <= 0:
         raise ValueError(
             f"{owner}: learning_rate must be finite and > 0 (the authors advise 1), "
-            f"got {v.show(learning_rate)}"
+            f"got {show(learning_rate)}"
         )
     held = dict(learning_rate=hp["learning_rate"], eps=hp["eps"])
     if init_eta is None:
@@ -242,11 +242,8 @@ def _dog(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                f"{owner}: update needs params (DoG measures the distance travelled from "
-                "the initial parameters): call tx.update(grads, state, params)"
-            )
+        why = "DoG measures the distance travelled from the initial parameters"
+        _tree.needs_params(owner, params, why)
         hp = hyperparams.read(state.hyperparams, state.count)
         dtype = _numerics.estimate_dtype(state.x0)
         first = state.count == 0

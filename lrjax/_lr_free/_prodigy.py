@@ -9,10 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
-from lrjax._numerics import bias_correction as _bias_correction
 from lrjax._registry import register_preconditioner, register_rate_factor
+from lrjax._validation import check_flag, check_integer, default
 
 
 class ProdigyState(NamedTuple):
@@ -55,10 +54,8 @@ def _preconditioner(state: ProdigyState, given: dict[str, Any]) -> optax.Updates
     scale = jnp.where(_numerics.cast(hp.value("b1"), d.dtype) > 0, jnp.ones_like(d), d)
 
     def rate(v: jax.Array) -> jax.Array:
-        dtype = _numerics.compute_dtype(v.dtype)
-        return _numerics.cast(scale, dtype) / (
-            jnp.sqrt(v.astype(dtype)) + _numerics.cast(d * eps, dtype)
-        )
+        denom = _numerics.adam_denominator(v, d * eps)
+        return _numerics.cast(scale, denom.dtype) / denom
 
     return jax.tree.map(rate, state.exp_avg_sq)
 
@@ -68,20 +65,20 @@ register_preconditioner(ProdigyState, _preconditioner)
 
 
 def prodigy(
-    learning_rate: ScalarOrSchedule = v.default(1.0),
+    learning_rate: ScalarOrSchedule = default(1.0),
     *,
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
     b3: float | jax.Array | None = None,
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(0.0),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(0.0),
     decouple: bool = True,
     use_bias_correction: bool = False,
     safeguard_warmup: bool = False,
-    d0: float | jax.Array = v.default(1e-6),
-    d_coef: float | jax.Array = v.default(1.0),
-    growth_rate: float | jax.Array = v.default(float("inf")),
-    slice_p: int = v.default(1),
+    d0: float | jax.Array = default(1e-6),
+    d_coef: float | jax.Array = default(1.0),
+    growth_rate: float | jax.Array = default(float("inf")),
+    slice_p: int = default(1),
 ) -> optax.GradientTransformationExtraArgs:
     """Prodigy (Mishchenko & Defazio, 2024): Adam with a learned step size D.
 
@@ -185,11 +182,11 @@ def prodigy(
         values["b3"] = b3
     hp = _hyperparams.check_hyperparams(owner, **values)
     flags = dict(
-        decouple=v.check_flag(owner, "decouple", decouple),
-        use_bias_correction=v.check_flag(owner, "use_bias_correction", use_bias_correction),
-        safeguard_warmup=v.check_flag(owner, "safeguard_warmup", safeguard_warmup),
+        decouple=check_flag(owner, "decouple", decouple),
+        use_bias_correction=check_flag(owner, "use_bias_correction", use_bias_correction),
+        safeguard_warmup=check_flag(owner, "safeguard_warmup", safeguard_warmup),
     )
-    slice_p = v.check_integer(owner, "slice_p", slice_p, 1)
+    slice_p = check_integer(owner, "slice_p", slice_p, 1)
     return _tree.as_method(owner, _prodigy(hp, slice_p=slice_p, **flags))
 
 
@@ -218,8 +215,8 @@ def _prodigy(
         if not use_bias_correction:
             return d * lr
         t = _tree.increment(k)
-        correction2 = _bias_correction(t, hp.complement("b2"), dtype)
-        correction1 = _bias_correction(t, hp.complement("b1"), dtype)
+        correction2 = _numerics.bias_correction(t, hp.complement("b2"), dtype)
+        correction1 = _numerics.bias_correction(t, hp.complement("b1"), dtype)
         return d * lr * (jnp.sqrt(correction2) / correction1)
 
     def init_fn(params: optax.Params) -> ProdigyState:
@@ -246,11 +243,8 @@ def _prodigy(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        if params is None:
-            raise ValueError(
-                "prodigy: update needs params (Prodigy measures the distance travelled "
-                "from the initial parameters), got params=None"
-            )
+        why = "Prodigy measures the distance travelled from the initial parameters"
+        _tree.needs_params("prodigy", params, why)
         hp = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
         value = lambda name: _numerics.cast(hp.value(name), dtype)
@@ -312,8 +306,8 @@ def _prodigy(
         )
         m, v, s, products, norms = _tree.unzip(updates, moved, 5)
         zero = jnp.zeros([], dtype)
-        numerator = b3 * state.d_numerator + weight * sum(jax.tree.leaves(products), zero)
-        denominator = sum(jax.tree.leaves(norms), zero)
+        numerator = b3 * state.d_numerator + weight * _numerics.tree_sum(products, dtype)
+        denominator = _numerics.tree_sum(norms, dtype)
         taken = active & (denominator != 0)
         momentum = b1 > 0
 
@@ -339,7 +333,7 @@ def _prodigy(
             g = gradient(g, p)
             dtype = g.dtype
             direction = jnp.where(uses_m, m.astype(dtype), g)
-            denom = jnp.sqrt(v.astype(dtype)) + _numerics.cast(eps_term, dtype)
+            denom = _numerics.adam_denominator(v, eps_term)
             u = _numerics.cast(scale, dtype) * _numerics.safe_divide(direction, denom, guard)
             if decouple:
                 # The decayed θ(1 − λw) is rounded to θ's dtype before the step is added,

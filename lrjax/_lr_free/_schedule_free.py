@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner, register_rate_factor, unit_factors
+from lrjax._validation import Default, check_integer, default, is_concrete, show
 
 
 class ScheduleFreeAdamWState(NamedTuple):
@@ -160,37 +160,29 @@ def _held(checked: dict[str, Any], decay: bool) -> _hyperparams.Hyperparams:
     return _hyperparams.Hyperparams(**checked)
 
 
-def _need_params(owner: str, params: Any) -> None:
-    if params is None:
-        raise ValueError(
-            f"{owner}: update needs params (the current y, where the gradient was taken), "
-            "got params=None"
-        )
-
-
 def _check_warmup_steps(owner: str, value: Any) -> int:
     """A concrete integer >= 0. Its default is not an ``int``, so that
     ``optax.inject_hyperparams`` (which injects every numeric argument, defaults too)
     leaves it alone; a value given there must be named in ``static_args``."""
-    if isinstance(value, v.Default):
+    if isinstance(value, Default):
         value = value.value
     if isinstance(value, jax.Array):
         raise ValueError(
-            f"{owner}: warmup_steps must be a concrete integer, got {v.show(value)} (under "
+            f"{owner}: warmup_steps must be a concrete integer, got {show(value)} (under "
             "optax.inject_hyperparams, name it in static_args=('warmup_steps',))"
         )
-    return v.check_integer(owner, "warmup_steps", value, 0)
+    return check_integer(owner, "warmup_steps", value, 0)
 
 
 def _check_beta(owner: str, name: str, value: Any) -> None:
     """β must be in (0, 1) (the reference's SGD says so; its AdamW's ``eval()`` divides
     by β1): x = (y − (1 − β) z)/β is lost at β = 0."""
-    if callable(value) or not v.is_concrete(value):
+    if callable(value) or not is_concrete(value):
         return
     if not 0 < float(value) < 1:
         raise ValueError(
             f"{owner}: {name} must be in (0, 1) (the average x is recovered from "
-            f"y = (1 − {name})·z + {name}·x), got {v.show(value)}"
+            f"y = (1 − {name})·z + {name}·x), got {show(value)}"
         )
 
 
@@ -198,15 +190,15 @@ def _check_beta(owner: str, name: str, value: Any) -> None:
 
 
 def schedule_free_adamw(
-    learning_rate: ScalarOrSchedule = v.default(0.0025),
+    learning_rate: ScalarOrSchedule = default(0.0025),
     *,
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(0.0),
-    warmup_steps: int = v.default(0),
-    r: float | jax.Array = v.default(0.0),
-    weight_lr_power: float | jax.Array = v.default(2.0),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(0.0),
+    warmup_steps: int = default(0),
+    r: float | jax.Array = default(0.0),
+    weight_lr_power: float | jax.Array = default(2.0),
 ) -> optax.GradientTransformationExtraArgs:
     """Schedule-free AdamW (Defazio et al., 2024), identical to the reference.
 
@@ -297,12 +289,12 @@ def schedule_free_adamw(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _need_params(owner, params)
+        _tree.needs_params(owner, params, "the current y, where the gradient was taken")
         hp = hyperparams.read(state.hyperparams, state.count)
         step = _step_scalars(state, hp, warmup_steps, "b1")
         count = _tree.increment(state.count)
         b2, one_minus_b2 = hp.value("b2"), hp.complement("b2")
-        correction2 = _correction2(count, one_minus_b2, step.gamma.dtype)
+        correction2 = _numerics.bias_correction(count, one_minus_b2, step.gamma.dtype)
         eps, weight_decay = hp.value("eps"), hp.get("weight_decay", 0.0)
 
         def leaf(g: jax.Array, y: jax.Array, z: jax.Array, v: jax.Array):
@@ -311,9 +303,7 @@ def schedule_free_adamw(
             v_new = _numerics.cast(b2, dtype) * v.astype(dtype) + _numerics.cast(
                 one_minus_b2, dtype
             ) * jnp.square(g32)
-            denom = jnp.sqrt(v_new / _numerics.cast(correction2, dtype)) + _numerics.cast(
-                eps, dtype
-            )
+            denom = _numerics.adam_denominator(v_new, eps, correction2=correction2)
             direction = _numerics.safe_divide(g32, denom, guard)
             if decay:  # at y, after the normalisation, as the reference
                 direction = direction + _numerics.cast(weight_decay, dtype) * y.astype(dtype)
@@ -329,38 +319,30 @@ def schedule_free_adamw(
     return _tree.as_method(owner, optax.GradientTransformationExtraArgs(init_fn, update_fn))
 
 
-def _correction2(count: jax.Array, one_minus_b2: jax.Array, dtype: Any) -> jax.Array:
-    """``1 − β2^t`` for update number ``t = count``, from ``1 − β2`` to full precision."""
-    t = count.astype(dtype)
-    return -jnp.expm1(t * jnp.log1p(-_numerics.cast(one_minus_b2, dtype)))
-
-
 def _adamw_preconditioner(state: ScheduleFreeAdamWState, given: dict[str, Any]) -> optax.Updates:
     """``1/(√(v/(1 − β2^t)) + ε)``: the factor z's step puts on the gradient (before any
     update: the first update's, t = 1)."""
     hp = _hyperparams.Values(state.hyperparams, given)
     count = jnp.maximum(state.count, 1)
-    correction2 = _correction2(count, hp.complement("b2"), state.weight_sum.dtype)
+    correction2 = _numerics.bias_correction(count, hp.complement("b2"), state.weight_sum.dtype)
 
-    def rate(v: jax.Array) -> jax.Array:
-        dtype = _numerics.compute_dtype(v.dtype)
-        denom = jnp.sqrt(v.astype(dtype) / _numerics.cast(correction2, dtype))
-        return 1 / (denom + _numerics.cast(hp.value("eps"), dtype))
-
-    return jax.tree.map(rate, state.v)
+    eps = hp.value("eps")
+    return jax.tree.map(
+        lambda v: 1 / _numerics.adam_denominator(v, eps, correction2=correction2), state.v
+    )
 
 
 # -------------------------------------------------------------------------- SGD
 
 
 def schedule_free_sgd(
-    learning_rate: ScalarOrSchedule = v.default(1.0),
+    learning_rate: ScalarOrSchedule = default(1.0),
     *,
-    momentum: float | jax.Array = v.default(0.9),
-    weight_decay: float | jax.Array = v.default(0.0),
-    warmup_steps: int = v.default(0),
-    r: float | jax.Array = v.default(0.0),
-    weight_lr_power: float | jax.Array = v.default(2.0),
+    momentum: float | jax.Array = default(0.9),
+    weight_decay: float | jax.Array = default(0.0),
+    warmup_steps: int = default(0),
+    r: float | jax.Array = default(0.0),
+    weight_lr_power: float | jax.Array = default(2.0),
 ) -> optax.GradientTransformationExtraArgs:
     """Schedule-free SGD (Defazio et al., 2024), identical to the reference.
 
@@ -439,7 +421,7 @@ def schedule_free_sgd(
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
-        _need_params(owner, params)
+        _tree.needs_params(owner, params, "the current y, where the gradient was taken")
         hp = hyperparams.read(state.hyperparams, state.count)
         step = _step_scalars(state, hp, warmup_steps, "momentum")
         weight_decay = hp.get("weight_decay", 0.0)

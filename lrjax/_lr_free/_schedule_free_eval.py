@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _numerics, _tree
-from lrjax import _validation as v
 from lrjax._lr_free._schedule_free import ScheduleFreeAdamWState, ScheduleFreeSGDState
 from lrjax._registry import find, is_masked
+from lrjax._validation import is_concrete
 
 
 def schedule_free_eval_params(opt_state: optax.OptState, params: optax.Params) -> optax.Params:
@@ -70,7 +70,7 @@ def schedule_free_eval_params(opt_state: optax.OptState, params: optax.Params) -
     averaged: dict[Any, tuple[jax.Array, jax.Array]] = {}
     for state in found:
         beta = state.interpolation
-        if v.is_concrete(beta) and float(beta) == 0:
+        if is_concrete(beta) and float(beta) == 0:
             raise ValueError(
                 f"{owner}: the interpolation β (b1, momentum) is 0 in opt_state, so y = z "
                 "and the average x cannot be recovered from them"

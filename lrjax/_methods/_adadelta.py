@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner
+from lrjax._validation import default
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -43,8 +43,8 @@ register_preconditioner(ScaleByAdadeltaState, _adadelta_preconditioner)
 
 def scale_by_adadelta(
     *,
-    rho: float | jax.Array = v.default(0.9),
-    eps: float | jax.Array = v.default(1e-6),
+    rho: float | jax.Array = default(0.9),
+    eps: float | jax.Array = default(1e-6),
 ) -> optax.GradientTransformationExtraArgs:
     """Adadelta's direction (Zeiler, 2012, Algorithm 1), in torch's form.
 
@@ -137,11 +137,11 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
 
 
 def adadelta(
-    learning_rate: ScalarOrSchedule = v.default(1.0),
+    learning_rate: ScalarOrSchedule = default(1.0),
     *,
-    rho: float | jax.Array = v.default(0.9),
-    eps: float | jax.Array = v.default(1e-6),
-    weight_decay: float | jax.Array = v.default(0.0),
+    rho: float | jax.Array = default(0.9),
+    eps: float | jax.Array = default(1e-6),
+    weight_decay: float | jax.Array = default(0.0),
     mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Adadelta, identical to ``torch.optim.Adadelta``.

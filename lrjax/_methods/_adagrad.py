@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner
+from lrjax._validation import default
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -43,9 +43,9 @@ register_preconditioner(ScaleByAdagradState, _adagrad_preconditioner)
 
 def scale_by_adagrad(
     *,
-    lr_decay: float | jax.Array = v.default(0.0),
-    initial_accumulator_value: float | jax.Array = v.default(0.0),
-    eps: float | jax.Array = v.default(1e-10),
+    lr_decay: float | jax.Array = default(0.0),
+    initial_accumulator_value: float | jax.Array = default(0.0),
+    eps: float | jax.Array = default(1e-10),
 ) -> optax.GradientTransformationExtraArgs:
     """Adagrad's direction (Duchi, Hazan & Singer, 2011), in torch's form.
 
@@ -121,13 +121,13 @@ def adagrad_direction(
 
 
 def adagrad(
-    learning_rate: ScalarOrSchedule = v.default(1e-2),
+    learning_rate: ScalarOrSchedule = default(1e-2),
     *,
-    lr_decay: float | jax.Array = v.default(0.0),
-    weight_decay: float | jax.Array = v.default(0.0),
+    lr_decay: float | jax.Array = default(0.0),
+    weight_decay: float | jax.Array = default(0.0),
     mask: Any = None,
-    initial_accumulator_value: float | jax.Array = v.default(0.0),
-    eps: float | jax.Array = v.default(1e-10),
+    initial_accumulator_value: float | jax.Array = default(0.0),
+    eps: float | jax.Array = default(1e-10),
 ) -> optax.GradientTransformationExtraArgs:
     """Adagrad, identical to ``torch.optim.Adagrad``.
 

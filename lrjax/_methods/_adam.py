@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner
+from lrjax._validation import check_flag, default
 
 
 class ScaleByAdamState(NamedTuple):
@@ -33,29 +33,11 @@ class ScaleByAmsgradState(NamedTuple):
     hyperparams: _hyperparams.HyperparamsState
 
 
-def _bias_correction(count: jax.Array, one_minus_beta: jax.Array, dtype) -> jax.Array:
-    """``1 − β^t`` for update number ``t = count``, from ``1 − β``.
-
-    As ``−expm1(t · log1p(−(1 − β)))`` it keeps float32's full precision where
-    ``1 − β^t`` would cancel (β = 0.999, small t), as torch's float64 does.
-    """
-    t = count.astype(dtype)
-    return -jnp.expm1(t * jnp.log1p(-_numerics.cast(one_minus_beta, dtype)))
-
-
-def _denominator(v: jax.Array, sqrt_correction2: jax.Array, eps: jax.Array) -> jax.Array:
-    """torch's ``√v / √(1 − β2^t) + ε``, in ``v``'s compute dtype."""
-    dtype = _numerics.compute_dtype(v.dtype)
-    return jnp.sqrt(v.astype(dtype)) / _numerics.cast(sqrt_correction2, dtype) + _numerics.cast(
-        eps, dtype
-    )
-
-
 def _corrections(count: jax.Array, hp: _hyperparams.Values) -> tuple[jax.Array, jax.Array]:
     """``1 − β1^t`` and ``√(1 − β2^t)``: scalars, computed once per step."""
     dtype = _numerics.default_float()
-    correction1 = _bias_correction(count, hp.complement("b1"), dtype)
-    return correction1, jnp.sqrt(_bias_correction(count, hp.complement("b2"), dtype))
+    correction1 = _numerics.bias_correction(count, hp.complement("b1"), dtype)
+    return correction1, jnp.sqrt(_numerics.bias_correction(count, hp.complement("b2"), dtype))
 
 
 def _rates(count: jax.Array, nu: optax.Updates, hp: _hyperparams.Values) -> optax.Updates:
@@ -63,7 +45,7 @@ def _rates(count: jax.Array, nu: optax.Updates, hp: _hyperparams.Values) -> opta
     correction1, sqrt_correction2 = _corrections(count, hp)
 
     def rate(v: jax.Array) -> jax.Array:
-        denom = _denominator(v, sqrt_correction2, hp.value("eps"))
+        denom = _numerics.adam_denominator(v, hp.value("eps"), sqrt_correction2=sqrt_correction2)
         return 1 / (_numerics.cast(correction1, denom.dtype) * denom)
 
     return jax.tree.map(rate, nu)
@@ -79,9 +61,9 @@ def _adam_preconditioner(
 
 def scale_by_adam(
     *,
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
-    eps: float | jax.Array = v.default(1e-8),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
+    eps: float | jax.Array = default(1e-8),
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Adam's direction (Kingma & Ba, 2015, Algorithm 1), in torch's form.
@@ -118,7 +100,7 @@ def scale_by_adam(
     """
     owner = "scale_by_adam"
     hp = _hyperparams.check_hyperparams(owner, b1=b1, b2=b2, eps=eps)
-    direction = adam_direction(**hp, amsgrad=v.check_flag(owner, "amsgrad", amsgrad))
+    direction = adam_direction(**hp, amsgrad=check_flag(owner, "amsgrad", amsgrad))
     return _tree.as_method(owner, direction)
 
 
@@ -161,7 +143,9 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
 
         def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
             dtype = _numerics.compute_dtype(g.dtype)
-            denom = _denominator(v, sqrt_correction2, hp.value("eps"))
+            denom = _numerics.adam_denominator(
+                v, hp.value("eps"), sqrt_correction2=sqrt_correction2
+            )
             step = _numerics.safe_divide(
                 m.astype(dtype) / _numerics.cast(correction1, dtype), denom, guard
             )
@@ -184,12 +168,12 @@ register_preconditioner(ScaleByAmsgradState, _adam_preconditioner)
 
 
 def adam(
-    learning_rate: ScalarOrSchedule = v.default(1e-3),
+    learning_rate: ScalarOrSchedule = default(1e-3),
     *,
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(0.0),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(0.0),
     mask: Any = None,
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
@@ -229,12 +213,12 @@ def adam(
 
 
 def adamw(
-    learning_rate: ScalarOrSchedule = v.default(1e-3),
+    learning_rate: ScalarOrSchedule = default(1e-3),
     *,
-    b1: float | jax.Array = v.default(0.9),
-    b2: float | jax.Array = v.default(0.999),
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(1e-2),
+    b1: float | jax.Array = default(0.9),
+    b2: float | jax.Array = default(0.999),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(1e-2),
     mask: Any = None,
     amsgrad: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
@@ -279,7 +263,5 @@ def _adam(owner, learning_rate, b1, b2, eps, weight_decay, mask, amsgrad, *, dec
     hp = _hyperparams.check_hyperparams(
         owner, learning_rate=learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay
     )
-    direction = adam_direction(
-        hp["b1"], hp["b2"], hp["eps"], v.check_flag(owner, "amsgrad", amsgrad)
-    )
+    direction = adam_direction(hp["b1"], hp["b2"], hp["eps"], check_flag(owner, "amsgrad", amsgrad))
     return _chain.torch_method(owner, hp, [direction], mask=mask, decoupled=decoupled)

@@ -16,18 +16,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lrjax import _hyperparams
-from lrjax import _validation as v
-from lrjax._finding import _loop
+from lrjax import _chain, _hyperparams, _numerics
 from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._validation import (
+    check_callable,
+    check_float,
+    check_integer,
+    is_concrete,
+    show,
+    unit_half_open,
+)
 
 KeyPath = tuple[Any, ...]
 LayerOf = Callable[[KeyPath, Any], int]
-OptimizerFactory = Callable[[Any], optax.GradientTransformation]
 
 # A rate below float32's smallest normal number is flushed to zero on some backends:
 # the lowest layers would silently not train.
-_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 class _ScaledSchedule:
@@ -45,7 +49,7 @@ class _ScaledSchedule:
 
 
 def layerwise_decay(
-    optimizer: OptimizerFactory,
+    optimizer: _chain.OptimizerFactory,
     learning_rate: ScalarOrSchedule,
     *,
     decay: float | jax.Array,
@@ -118,15 +122,15 @@ def layerwise_decay(
       https://arxiv.org/abs/2003.10555
     """
     owner = "layerwise_decay"
-    _check_optimizer(owner, optimizer)
+    _chain.check_factory(owner, optimizer, "lrjax.adamw, or lambda lr: lrjax.adamw(lr, mask=...)")
     learning_rate = _check_rate(owner, learning_rate)
-    decay = v.check_float(owner, "decay", decay, v.unit_half_open, "in (0, 1]")
-    num_layers = v.check_integer(owner, "num_layers", num_layers, 1)
-    v.check_callable(owner, "layer_of", layer_of, "a function layer_of(path, leaf) -> int")
+    decay = check_float(owner, "decay", decay, unit_half_open, "in (0, 1]")
+    num_layers = check_integer(owner, "num_layers", num_layers, 1)
+    check_callable(owner, "layer_of", layer_of, "a function layer_of(path, leaf) -> int")
     factors = [_power(decay, num_layers - k) for k in range(num_layers + 1)]
     _check_underflow(owner, learning_rate, decay, num_layers)
     transforms: dict[Hashable, optax.GradientTransformation] = {
-        k: _loop.build(owner, optimizer, _scaled(learning_rate, factor))
+        k: _chain.build(owner, optimizer, _scaled(learning_rate, factor))
         for k, factor in enumerate(factors)
     }
 
@@ -139,22 +143,6 @@ def layerwise_decay(
 
 
 # --------------------------------------------------------------------- the arguments
-
-
-def _check_optimizer(owner: str, optimizer: Any) -> None:
-    if isinstance(optimizer, optax.GradientTransformation):
-        # The common slip: `lrjax.adamw(1e-3)`, built with one rate, for the factory.
-        raise ValueError(
-            f"{owner}: optimizer must be a factory that maps a learning rate to a "
-            "transformation, got a GradientTransformation already built with its rate; "
-            "pass the factory itself: lrjax.adamw, or lambda lr: lrjax.adamw(lr, mask=...)"
-        )
-    v.check_callable(
-        owner,
-        "optimizer",
-        optimizer,
-        "a factory mapping a learning rate to a transformation (lrjax.adamw, lambda lr: ...)",
-    )
 
 
 def _check_rate(owner: str, learning_rate: Any) -> Any:
@@ -185,7 +173,7 @@ def _check_underflow(owner: str, learning_rate: Any, decay: Any, num_layers: int
         return
     rate = 1.0 if callable(learning_rate) else float(learning_rate)
     lowest = rate * float(decay) ** num_layers
-    if rate > 0 and lowest < _FLOAT32_TINY:
+    if rate > 0 and lowest < _numerics.FLOAT32_TINY:
         raise ValueError(
             f"{owner}: the rate of layer 0, learning_rate × decay^num_layers = {lowest:.3g} "
             f"(decay={decay!r}, num_layers={num_layers}), is below float32's smallest "
@@ -200,9 +188,9 @@ def _layer(owner: str, layer_of: LayerOf, num_layers: int, path: KeyPath, leaf: 
     if not integer or not 0 <= layer <= num_layers:
         where = jax.tree_util.keystr(path) or "the parameter"
         # Under jax.jit the leaf is a tracer: a layer read from its values is one too.
-        hint = "" if v.is_concrete(layer) else "; decide it from the path, not the values"
+        hint = "" if is_concrete(layer) else "; decide it from the path, not the values"
         raise ValueError(
             f"{owner}: layer_of must return an integer in [0, num_layers] = "
-            f"[0, {num_layers}] for every parameter, got {v.show(layer)} for {where}{hint}"
+            f"[0, {num_layers}] for every parameter, got {show(layer)} for {where}{hint}"
         )
     return int(layer)

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._methods._sgd import momentum_direction
 from lrjax._registry import register_preconditioner
+from lrjax._validation import check_flag, default
 
 
 class ScaleByRmsState(NamedTuple):
@@ -57,8 +57,8 @@ def _std(v: jax.Array, m: jax.Array | None, eps: jax.Array) -> jax.Array:
 
 def scale_by_rms(
     *,
-    decay: float | jax.Array = v.default(0.99),
-    eps: float | jax.Array = v.default(1e-8),
+    decay: float | jax.Array = default(0.99),
+    eps: float | jax.Array = default(1e-8),
     centered: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """RMSprop's direction (Tieleman & Hinton, 2012), in torch's form.
@@ -88,7 +88,7 @@ def scale_by_rms(
     """
     owner = "scale_by_rms"
     hp = _hyperparams.check_hyperparams(owner, decay=decay, eps=eps)
-    direction = rms_direction(**hp, centered=v.check_flag(owner, "centered", centered))
+    direction = rms_direction(**hp, centered=check_flag(owner, "centered", centered))
     return _tree.as_method(owner, direction)
 
 
@@ -141,13 +141,13 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
 
 
 def rmsprop(
-    learning_rate: ScalarOrSchedule = v.default(1e-2),
+    learning_rate: ScalarOrSchedule = default(1e-2),
     *,
-    decay: float | jax.Array = v.default(0.99),
-    eps: float | jax.Array = v.default(1e-8),
-    weight_decay: float | jax.Array = v.default(0.0),
+    decay: float | jax.Array = default(0.99),
+    eps: float | jax.Array = default(1e-8),
+    weight_decay: float | jax.Array = default(0.0),
     mask: Any = None,
-    momentum: float | jax.Array = v.default(0.0),
+    momentum: float | jax.Array = default(0.0),
     centered: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """RMSprop, identical to ``torch.optim.RMSprop``.
@@ -193,7 +193,7 @@ def rmsprop(
         weight_decay=weight_decay,
         momentum=momentum,
     )
-    directions = [rms_direction(hp["decay"], hp["eps"], v.check_flag(owner, "centered", centered))]
+    directions = [rms_direction(hp["decay"], hp["eps"], check_flag(owner, "centered", centered))]
     if not _hyperparams.is_zero(hp["momentum"]):
         directions.append(momentum_direction(hp["momentum"], 0.0, nesterov=False))
     return _chain.torch_method(owner, hp, directions, mask=mask)

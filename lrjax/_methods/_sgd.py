@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
-from lrjax import _validation as v
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner
+from lrjax._validation import check_flag, default, is_concrete
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -33,8 +33,8 @@ register_preconditioner(ScaleByMomentumState, _momentum_preconditioner)
 
 def scale_by_momentum(
     *,
-    momentum: float | jax.Array = v.default(0.9),
-    dampening: float | jax.Array = v.default(0.0),
+    momentum: float | jax.Array = default(0.9),
+    dampening: float | jax.Array = default(0.0),
     nesterov: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     """Heavy-ball momentum (Polyak 1964), in torch's form.
@@ -129,12 +129,12 @@ def momentum_direction(
 
 
 def sgd(
-    learning_rate: ScalarOrSchedule = v.default(1e-3),
+    learning_rate: ScalarOrSchedule = default(1e-3),
     *,
-    momentum: float | jax.Array = v.default(0.0),
-    dampening: float | jax.Array = v.default(0.0),
+    momentum: float | jax.Array = default(0.0),
+    dampening: float | jax.Array = default(0.0),
     nesterov: bool = False,
-    weight_decay: float | jax.Array = v.default(0.0),
+    weight_decay: float | jax.Array = default(0.0),
     mask: Any = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Stochastic gradient descent, ``θ ← θ − η d``, identical to ``torch.optim.SGD``.
@@ -185,12 +185,12 @@ def sgd(
 
 
 def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:
-    nesterov = v.check_flag(owner, "nesterov", nesterov)
+    nesterov = check_flag(owner, "nesterov", nesterov)
     # A schedule's or tracer's value is unknown here (a schedule is checked by its own
     # constructor).
     if not nesterov or callable(momentum) or callable(dampening):
         return nesterov
-    if v.is_concrete((momentum, dampening)) and not (float(momentum) > 0 and float(dampening) == 0):
+    if is_concrete((momentum, dampening)) and not (float(momentum) > 0 and float(dampening) == 0):
         raise ValueError(
             f"{owner}: nesterov requires momentum > 0 and dampening 0, "
             f"got momentum={momentum!r}, dampening={dampening!r}"
