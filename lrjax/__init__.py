@@ -28,10 +28,10 @@ from lrjax._inspect import effective_learning_rates as effective_learning_rates
 from lrjax._lr_free._average import PolynomialAverage as PolynomialAverage
 from lrjax._lr_free._average import PolynomialAverageState as PolynomialAverageState
 from lrjax._lr_free._average import polynomial_average as polynomial_average
-from lrjax._lr_free._dadapt import DAdaptAdamState as DAdaptAdamState
-from lrjax._lr_free._dadapt import DAdaptSGDState as DAdaptSGDState
-from lrjax._lr_free._dadapt import dadapt_adam as dadapt_adam
-from lrjax._lr_free._dadapt import dadapt_sgd as dadapt_sgd
+from lrjax._lr_free._dadapt_adam import DAdaptAdamState as DAdaptAdamState
+from lrjax._lr_free._dadapt_adam import dadapt_adam as dadapt_adam
+from lrjax._lr_free._dadapt_sgd import DAdaptSGDState as DAdaptSGDState
+from lrjax._lr_free._dadapt_sgd import dadapt_sgd as dadapt_sgd
 from lrjax._lr_free._dog import DoGState as DoGState
 from lrjax._lr_free._dog import LDoGState as LDoGState
 from lrjax._lr_free._dog import dog as dog

@@ -88,14 +88,10 @@ def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransf
         hp = hyperparams.read(state.hyperparams, state.count)
         decay = hp.value("weight_decay")
 
-        def add(u: jax.Array, p: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(u.dtype)
-            return (u.astype(dtype) + _numerics.cast(decay, dtype) * p.astype(dtype)).astype(
-                u.dtype
-            )
-
         new_state = AddDecayedWeightsState(_tree.increment(state.count), hp.state)
-        return jax.tree.map(add, updates, params), new_state
+        return _numerics.leafwise(
+            lambda u, p, wd: u + wd * p, updates, params, scalars=(decay,)
+        ), new_state
 
     tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
     return tx if mask is None else optax.masked(tx, mask)
@@ -202,12 +198,7 @@ def scale_tree(updates: optax.Updates, factor: jax.Array) -> optax.Updates:
     ``factor`` is computed once by the caller: scalar work inside a per-leaf function is
     traced and compiled once per leaf, which slows compilation for many-leaf models.
     """
-
-    def scale(u: jax.Array) -> jax.Array:
-        dtype = _numerics.compute_dtype(u.dtype)
-        return (u.astype(dtype) * _numerics.cast(factor, dtype)).astype(u.dtype)
-
-    return jax.tree.map(scale, updates)
+    return _numerics.leafwise(lambda u, f: u * f, updates, scalars=(factor,))
 
 
 register_rate_factor(ScaleByLearningRateState, lambda s: s.hyperparams.values.get("learning_rate"))

@@ -152,3 +152,23 @@ def tree_sum(tree: Any, dtype: Any) -> jax.Array:
     """The sum of a tree of scalars, in ``dtype`` (0 for an empty tree), added in the
     order of the leaves as the reference packages add their per-parameter sums."""
     return sum((jnp.asarray(x).astype(dtype) for x in jax.tree.leaves(tree)), jnp.zeros([], dtype))
+
+
+def lerp_moment(updates: Any, moment: Any, one_minus_decay: Any) -> Any:
+    """The running average ``m ← m + (1 − β)(g − m)``, torch's ``lerp_`` form (it rounds
+    differently from ``β m + (1 − β) g``); in the compute dtype, returned in ``m``'s."""
+    return leafwise(
+        lambda g, m, c: m + c * (g - m), updates, moment, scalars=(one_minus_decay,), like=moment
+    )
+
+
+def ema_of_squares(updates: Any, moment: Any, decay: Any, one_minus_decay: Any) -> Any:
+    """The running average of squares ``v ← β v + (1 − β) g²``, torch's
+    ``mul_().addcmul_()`` form; in the compute dtype, returned in ``v``'s."""
+    return leafwise(
+        lambda g, v, b, c: b * v + c * jnp.square(g),
+        updates,
+        moment,
+        scalars=(decay, one_minus_decay),
+        like=moment,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ import optax
 
 from lrjax import _chain, _numerics
 from lrjax._finding import _loop
+from lrjax._finding._results import FinderResult
 from lrjax._methods._sgd import sgd
 from lrjax._validation import (
     Condition,
@@ -28,44 +28,6 @@ from lrjax._validation import (
 )
 
 OWNER = "find_learning_rate"
-# Rates below float32's smallest normal number are flushed to 0 on most hardware.
-
-
-@dataclasses.dataclass(frozen=True)
-class FinderResult:
-    """The curve of a range test and the rates it suggests.
-
-    Attributes:
-      learning_rates: the rate of each step, up to where the test stopped.
-      losses: the loss of each step's batch, before that step's update.
-      smoothed_losses: the debiased exponential moving average of ``losses`` that the
-        stop rule watches.
-      suggestion: the recommended rate (``suggestions["steepest"]``), or None when the
-        curve is too short to suggest anything (lower ``min_lr``).
-      suggestions: ``{"steepest", "valley", "minimum"}`` → rate or None (see
-        :func:`find_learning_rate` for the rules).
-      diverged: whether the test stopped because the loss diverged (or was not finite).
-      divergence_step: the step at which it stopped, or None.
-      divergence_learning_rate: the rate of that step, or None.
-    """
-
-    learning_rates: np.ndarray
-    losses: np.ndarray
-    smoothed_losses: np.ndarray
-    suggestion: float | None
-    suggestions: dict[str, float | None]
-    diverged: bool
-    divergence_step: int | None
-    divergence_learning_rate: float | None
-
-    def plot(self, *, ax: Any = None) -> Any:
-        """Loss against rate (log scale), suggestions marked; returns the axes.
-
-        Needs matplotlib. ``ax``: the matplotlib axes to draw on (default: a new figure).
-        """
-        from lrjax import plotting
-
-        return plotting._draw_finder("FinderResult.plot", self, ax)
 
 
 def find_learning_rate(
@@ -160,7 +122,8 @@ def find_learning_rate(
     if min_lr < _numerics.FLOAT32_TINY:
         raise ValueError(
             f"{OWNER}: min_lr must be at least {_numerics.FLOAT32_TINY:.8g} (float32's "
-            f"smallest normal number; smaller rates are 0 on most hardware), got {show(given['min_lr'])}"
+            "smallest normal number; smaller rates are 0 on most hardware), got "
+            f"{show(given['min_lr'])}"
         )
     max_lr = _number("max_lr", max_lr, positive, "> 0")
     if not np.float32(max_lr) > np.float32(min_lr):

@@ -1,4 +1,8 @@
-"""What a sweep returns: one row per run, and the choice of the best configuration."""
+"""What the range test and a sweep return: their curves and their answer.
+
+A leaf: it imports nothing of lrjax at module level (``.plot()`` draws through
+:mod:`lrjax._figures`, imported when called).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,43 @@ import dataclasses
 from typing import Any
 
 import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class FinderResult:
+    """The curve of a range test and the rates it suggests.
+
+    Attributes:
+      learning_rates: the rate of each step, up to where the test stopped.
+      losses: the loss of each step's batch, before that step's update.
+      smoothed_losses: the debiased exponential moving average of ``losses`` that the
+        stop rule watches.
+      suggestion: the recommended rate (``suggestions["steepest"]``), or None when the
+        curve is too short to suggest anything (lower ``min_lr``).
+      suggestions: ``{"steepest", "valley", "minimum"}`` → rate or None (see
+        :func:`find_learning_rate` for the rules).
+      diverged: whether the test stopped because the loss diverged (or was not finite).
+      divergence_step: the step at which it stopped, or None.
+      divergence_learning_rate: the rate of that step, or None.
+    """
+
+    learning_rates: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    suggestion: float | None
+    suggestions: dict[str, float | None]
+    diverged: bool
+    divergence_step: int | None
+    divergence_learning_rate: float | None
+
+    def plot(self, *, ax: Any = None) -> Any:
+        """Loss against rate (log scale), suggestions marked; returns the axes.
+
+        Needs matplotlib. ``ax``: the matplotlib axes to draw on (default: a new figure).
+        """
+        from lrjax import _figures
+
+        return _figures.draw_finder("FinderResult.plot", self, ax)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +105,9 @@ class SweepResult:
         against the learning rate (``kind="final"``: one line per value of the other
         hyperparameters, error bars for the spread over seeds) on ``ax`` (default: a new
         figure); returns the axes. Needs matplotlib. See :func:`lrjax.plotting.plot_sweep`."""
-        from lrjax import plotting
+        from lrjax import _figures
 
-        return plotting._draw_sweep("SweepResult.plot", self, ax, kind)
+        return _figures.draw_sweep("SweepResult.plot", self, ax, kind)
 
 
 def result(

@@ -180,18 +180,18 @@ def prodigy(
     )
     if b3 is not None:
         values["b3"] = b3
-    hp = _hyperparams.check_hyperparams(owner, **values)
+    checked = _hyperparams.check_hyperparams(owner, **values)
     flags = dict(
         decouple=check_flag(owner, "decouple", decouple),
         use_bias_correction=check_flag(owner, "use_bias_correction", use_bias_correction),
         safeguard_warmup=check_flag(owner, "safeguard_warmup", safeguard_warmup),
     )
     slice_p = check_integer(owner, "slice_p", slice_p, 1)
-    return _tree.as_method(owner, _prodigy(hp, slice_p=slice_p, **flags))
+    return _tree.as_method(owner, _prodigy(checked, slice_p=slice_p, **flags))
 
 
 def _prodigy(
-    hp: dict[str, Any],
+    checked: dict[str, Any],
     *,
     decouple: bool,
     use_bias_correction: bool,
@@ -201,9 +201,9 @@ def _prodigy(
     """:func:`prodigy` from checked hyperparameters."""
     # The decay is always held, 0 included, so it can be set later as in the reference's
     # param_groups; a zero decay changes nothing (θ − 0·θ = θ, g + 0·θ = g exactly).
-    hyperparams = _hyperparams.Hyperparams(**hp)
-    has_b3 = "b3" in hp
-    guard = _hyperparams.may_be_zero(hp["eps"])
+    hyperparams = _hyperparams.Hyperparams(**checked)
+    has_b3 = "b3" in checked
+    guard = _hyperparams.may_be_zero(checked["eps"])
 
     def sliced(x: jax.Array) -> jax.Array:
         return x if slice_p == 1 else jnp.ravel(x)[::slice_p]

@@ -297,20 +297,19 @@ def schedule_free_adamw(
         correction2 = _numerics.bias_correction(count, one_minus_b2, step.gamma.dtype)
         eps, weight_decay = hp.value("eps"), hp.get("weight_decay", 0.0)
 
-        def leaf(g: jax.Array, y: jax.Array, z: jax.Array, v: jax.Array):
-            dtype = _numerics.compute_dtype(g.dtype)
-            g32 = g.astype(dtype)
-            v_new = _numerics.cast(b2, dtype) * v.astype(dtype) + _numerics.cast(
-                one_minus_b2, dtype
-            ) * jnp.square(g32)
-            denom = _numerics.adam_denominator(v_new, eps, correction2=correction2)
-            direction = _numerics.safe_divide(g32, denom, guard)
+        def leaf(g, y, z, v, b2, one_minus_b2, correction2, eps, weight_decay):
+            v = b2 * v + one_minus_b2 * jnp.square(g)
+            denominator = _numerics.adam_denominator(v, eps, correction2=correction2)
+            direction = _numerics.safe_divide(g, denominator, guard)
             if decay:  # at y, after the normalisation, as the reference
-                direction = direction + _numerics.cast(weight_decay, dtype) * y.astype(dtype)
-            dy, z_new = _move(y, z, direction, step)
-            return dy.astype(g.dtype), z_new, v_new.astype(v.dtype)
+                direction = direction + weight_decay * y
+            return (*_move(y, z, direction, step), v)
 
-        dy, z, v = _tree.unzip(updates, jax.tree.map(leaf, updates, params, state.z, state.v), 3)
+        scalars = (b2, one_minus_b2, correction2, eps, weight_decay)
+        like = (updates, state.z, state.v)
+        dy, z, v = _numerics.leafwise(
+            leaf, updates, params, state.z, state.v, scalars=scalars, like=like
+        )
         new_state = ScheduleFreeAdamWState(
             count, z, v, step.lr_max, step.weight_sum, step.gamma, step.beta, hp.state
         )
@@ -426,15 +425,14 @@ def schedule_free_sgd(
         step = _step_scalars(state, hp, warmup_steps, "momentum")
         weight_decay = hp.get("weight_decay", 0.0)
 
-        def leaf(g: jax.Array, y: jax.Array, z: jax.Array):
-            dtype = _numerics.compute_dtype(g.dtype)
-            direction = g.astype(dtype)
-            if decay:
-                direction = direction + _numerics.cast(weight_decay, dtype) * y.astype(dtype)
-            dy, z_new = _move(y, z, direction, step)
-            return dy.astype(g.dtype), z_new
+        def leaf(g, y, z, weight_decay):
+            direction = g + weight_decay * y if decay else g
+            return _move(y, z, direction, step)
 
-        dy, z = _tree.unzip(updates, jax.tree.map(leaf, updates, params, state.z), 2)
+        like = (updates, state.z)
+        dy, z = _numerics.leafwise(
+            leaf, updates, params, state.z, scalars=(weight_decay,), like=like
+        )
         count = _tree.increment(state.count)
         new_state = ScheduleFreeSGDState(
             count, z, step.lr_max, step.weight_sum, step.gamma, step.beta, hp.state

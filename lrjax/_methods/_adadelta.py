@@ -97,14 +97,7 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
             hp.value("eps"), dtype
         )  # a scalar, once per step
 
-        def step(g: jax.Array, v: jax.Array, u: jax.Array):
-            dtype = _numerics.compute_dtype(g.dtype)
-            rho, eps = (
-                _numerics.cast(hp.value("rho"), dtype),
-                _numerics.cast(hp.value("eps"), dtype),
-            )
-            one_minus_rho = _numerics.cast(hp.complement("rho"), dtype)
-            g, v, u = g.astype(dtype), v.astype(dtype), u.astype(dtype)
+        def step(g, v, u, rho, eps, one_minus_rho, rho_eps):
             g2 = jnp.square(g)
             new_g2 = one_minus_rho * g2
             v = rho * v + new_g2  # E[g²]_t
@@ -118,20 +111,23 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
             # temporary arrays each step; this one reads the old E[Δx²] once and needs one
             # root, so the step is three passes over memory (benchmarks/README.md).
             denominator = rho * v_eps + new_g2
-            ratio = (u_new + _numerics.cast(rho_eps, dtype)) / denominator
+            ratio = (u_new + rho_eps) / denominator
             # The denominator is 0 only where g = 0 and ρ(E[g²] + ε) = 0: there Δx = 0.
             delta = jnp.sqrt(jax.lax.select(denominator > 0, ratio, jnp.zeros_like(ratio))) * g
             return delta, v, u_new
 
-        out = jax.tree.map(step, updates, state.square_avg, state.acc_delta)
-        delta, square_avg, acc_delta = _tree.unzip(updates, out, 3)
-        new_state = ScaleByAdadeltaState(
-            count=_tree.increment(state.count),
-            square_avg=_tree.cast_like(square_avg, state.square_avg),
-            acc_delta=_tree.cast_like(acc_delta, state.acc_delta),
-            hyperparams=hp.state,
+        delta, square_avg, acc_delta = _numerics.leafwise(
+            step,
+            updates,
+            state.square_avg,
+            state.acc_delta,
+            scalars=(hp.value("rho"), hp.value("eps"), hp.complement("rho"), rho_eps),
+            like=(updates, state.square_avg, state.acc_delta),
         )
-        return _tree.cast_like(delta, updates), new_state
+        new_state = ScaleByAdadeltaState(
+            _tree.increment(state.count), square_avg, acc_delta, hp.state
+        )
+        return delta, new_state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

@@ -101,19 +101,17 @@ def adagrad_direction(
             dtype = _numerics.default_float()
             decay = 1 + state.count.astype(dtype) * _numerics.cast(hp.value("lr_decay"), dtype)
 
-        def accumulate(g: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(g.dtype)
-            return (s.astype(dtype) + jnp.square(g.astype(dtype))).astype(s.dtype)
+        # G_t = G_{t-1} + g², d = g / ((√G_t + ε)(1 + (t − 1)·lr_decay))
+        sum_of_squares = _numerics.leafwise(
+            lambda g, s: s + jnp.square(g), updates, state.sum_of_squares, like=state.sum_of_squares
+        )
 
-        def direction(g: jax.Array, s: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(g.dtype)
-            std = jnp.sqrt(s.astype(dtype)) + _numerics.cast(hp.value("eps"), dtype)
-            if decay is not None:
-                std = std * decay.astype(dtype)
-            return _numerics.safe_divide(g.astype(dtype), std, guard).astype(g.dtype)
+        def direction(g, s, eps, *decay):
+            std = jnp.sqrt(s) + eps
+            return _numerics.safe_divide(g, std * decay[0] if decay else std, guard)
 
-        sum_of_squares = jax.tree.map(accumulate, updates, state.sum_of_squares)
-        updates = jax.tree.map(direction, updates, sum_of_squares)
+        scalars = (hp.value("eps"),) if decay is None else (hp.value("eps"), decay)
+        updates = _numerics.leafwise(direction, updates, sum_of_squares, scalars=scalars)
         count = _tree.increment(state.count)
         return updates, ScaleByAdagradState(count, sum_of_squares, hp.state)
 

@@ -125,39 +125,19 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
         del params, extra_args
         hp = hyperparams.read(state.hyperparams, state.count)
         count = _tree.increment(state.count)
-        b2 = hp.value("b2")
-        one_minus_b1, one_minus_b2 = hp.complement("b1"), hp.complement("b2")
-
-        def moments(g: jax.Array, m: jax.Array, v: jax.Array):
-            dtype = _numerics.compute_dtype(g.dtype)
-            g, m = g.astype(dtype), m.astype(dtype)
-            m = m + _numerics.cast(one_minus_b1, dtype) * (
-                g - m
-            )  # torch's lerp, which rounds differently
-            v = _numerics.cast(b2, dtype) * v.astype(dtype) + _numerics.cast(
-                one_minus_b2, dtype
-            ) * jnp.square(g)
-            return m, v
-
+        mu = _numerics.lerp_moment(updates, state.mu, hp.complement("b1"))
+        nu = _numerics.ema_of_squares(updates, state.nu, hp.value("b2"), hp.complement("b2"))
+        nu_hat = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else nu
         correction1, sqrt_correction2 = _corrections(count, hp)
 
-        def direction(g: jax.Array, m: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(g.dtype)
-            denom = _numerics.adam_denominator(
-                v, hp.value("eps"), sqrt_correction2=sqrt_correction2
-            )
-            step = _numerics.safe_divide(
-                m.astype(dtype) / _numerics.cast(correction1, dtype), denom, guard
-            )
-            return step.astype(g.dtype)
+        def direction(g, m, v, correction1, sqrt_correction2, eps):
+            denominator = _numerics.adam_denominator(v, eps, sqrt_correction2=sqrt_correction2)
+            return _numerics.safe_divide(m / correction1, denominator, guard)
 
-        mu, nu = _tree.unzip(updates, jax.tree.map(moments, updates, state.mu, state.nu), 2)
-        mu, nu = _tree.cast_like(mu, state.mu), _tree.cast_like(nu, state.nu)
+        scalars = (correction1, sqrt_correction2, hp.value("eps"))
+        updates = _numerics.leafwise(direction, updates, mu, nu_hat, scalars=scalars)
         if amsgrad:
-            nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
-            updates = jax.tree.map(direction, updates, mu, nu_max)
-            return updates, ScaleByAmsgradState(count, mu, nu, nu_max, hp.state)
-        updates = jax.tree.map(direction, updates, mu, nu)
+            return updates, ScaleByAmsgradState(count, mu, nu, nu_hat, hp.state)
         return updates, ScaleByAdamState(count, mu, nu, hp.state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

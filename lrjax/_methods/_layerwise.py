@@ -1,6 +1,6 @@
 """Parameter groups: layer-wise learning-rate decay on top of ``optax.partition``.
 
-torch's ``param_groups`` are ``optax.partition`` of lrjax methods (SPEC §3). The one
+torch's ``param_groups`` are ``optax.partition`` of lrjax methods. The one
 recipe that needs more than a dict of optimizers is layer-wise decay, where the group of
 a parameter is its depth and the rate of each group follows from it: one optimizer per
 layer, built by the same factory at a scaled rate.

@@ -108,23 +108,11 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
         del params, extra_args
         hp = hyperparams.read(state.hyperparams, state.count)
 
-        def square_average(g: jax.Array, v: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(g.dtype)
-            alpha = _numerics.cast(hp.value("decay"), dtype)
-            one_minus_alpha = _numerics.cast(hp.complement("decay"), dtype)
-            g = g.astype(dtype)
-            return (alpha * v.astype(dtype) + one_minus_alpha * jnp.square(g)).astype(v.dtype)
-
-        def average(g: jax.Array, m: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(g.dtype)
-            one_minus_alpha = _numerics.cast(hp.complement("decay"), dtype)
-            mean = m.astype(dtype)
-            return (mean + one_minus_alpha * (g.astype(dtype) - mean)).astype(m.dtype)  # lerp
-
-        square_avg = jax.tree.map(square_average, updates, state.square_avg)
+        alpha, one_minus_alpha = hp.value("decay"), hp.complement("decay")
+        square_avg = _numerics.ema_of_squares(updates, state.square_avg, alpha, one_minus_alpha)
         count = _tree.increment(state.count)
         if centered:
-            grad_avg = jax.tree.map(average, updates, state.grad_avg)
+            grad_avg = _numerics.lerp_moment(updates, state.grad_avg, one_minus_alpha)
             stds = jax.tree.map(lambda v, m: _std(v, m, hp.value("eps")), square_avg, grad_avg)
             new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, hp.state)
         else:

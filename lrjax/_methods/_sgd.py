@@ -106,20 +106,27 @@ def momentum_direction(
             take = jnp.where(state.count == 0, 1, 1 - hp.value("dampening"))
             take = take.astype(_numerics.default_float())
 
-        def new_trace(g: jax.Array, b: jax.Array) -> jax.Array:
-            dtype = _numerics.compute_dtype(g.dtype)
-            g = g.astype(dtype) if take is None else _numerics.cast(take, dtype) * g.astype(dtype)
-            return (_numerics.cast(momentum, dtype) * b.astype(dtype) + g).astype(b.dtype)
-
-        trace = jax.tree.map(new_trace, updates, state.trace)
+        # b_t = μ b_{t-1} + (1 − τ) g_t; Nesterov: d_t = g_t + μ b_t, else d_t = b_t
+        if take is None:
+            trace = _numerics.leafwise(
+                lambda g, b, mu: mu * b + g,
+                updates,
+                state.trace,
+                scalars=(momentum,),
+                like=state.trace,
+            )
+        else:
+            trace = _numerics.leafwise(
+                lambda g, b, mu, take: mu * b + take * g,
+                updates,
+                state.trace,
+                scalars=(momentum, take),
+                like=state.trace,
+            )
         if nesterov:
-
-            def look_ahead(g: jax.Array, b: jax.Array) -> jax.Array:
-                dtype = _numerics.compute_dtype(g.dtype)
-                mu = _numerics.cast(momentum, dtype)
-                return (g.astype(dtype) + mu * b.astype(dtype)).astype(g.dtype)
-
-            updates = jax.tree.map(look_ahead, updates, trace)
+            updates = _numerics.leafwise(
+                lambda g, b, mu: g + mu * b, updates, trace, scalars=(momentum,)
+            )
         else:
             updates = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
         new_state = ScaleByMomentumState(_tree.increment(state.count), trace, hp.state)
