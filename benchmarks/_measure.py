@@ -70,6 +70,7 @@ def compile_step(step: Callable, params, state, grads) -> Compiled:
     def fresh(params, state, grads):
         return step(params, state, grads)
 
+    jax.clear_caches()  # nothing traced or compiled before counts for this one
     start = time.perf_counter()
     lowered = jax.jit(fresh, donate_argnums=(0, 1)).lower(params, state, grads)
     executable = lowered.compile()
@@ -188,11 +189,13 @@ def median_ms(seconds: dict[str, list[float]], name: str) -> float:
 
 
 def compile_seconds(contenders: dict[str, JaxContender], repeats: int) -> dict[str, list[float]]:
-    """Trace + lower + compile, interleaved; the first entry is the build itself."""
-    times = {name: [c.compiled.seconds] for name, c in contenders.items()}
+    """Trace + lower + compile of the jitted, donated step, JAX's caches cleared before
+    each, in A B B A order. The build that made each contender is left out: the first
+    one of a process also pays JAX's own warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
-    for r in range(repeats - 1):
-        for name in names[r % 2 :] + names[: r % 2]:
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
             times[name].append(contenders[name].recompile_seconds())
     return times
 

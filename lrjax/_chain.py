@@ -10,7 +10,7 @@ import optax
 
 from lrjax import _hyperparams, _tree
 from lrjax._blocks import check_mask, decayed_weights, learning_rate_block
-from lrjax._validation import check_callable, describe
+from lrjax._validation import call_user, check_callable, describe
 
 
 def torch_method(
@@ -66,7 +66,8 @@ def check_factory(owner: str, optimizer: Any, example: str) -> None:
 
 def build(owner: str, optimizer: OptimizerFactory, learning_rate: Any):
     """``optimizer(learning_rate)``, checked to be a gradient transformation."""
-    tx = optimizer(learning_rate)
+    signature = "optimizer(learning_rate)"
+    tx = call_user(owner, "optimizer", signature, optimizer, learning_rate)
     if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
         raise ValueError(
             f"{owner}: optimizer(learning_rate) must return an optax.GradientTransformation "

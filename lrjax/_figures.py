@@ -171,6 +171,9 @@ def _draw_curves(ax, result: SweepResult, per: int, x_name: str, others, groups)
     cmap = ListedColormap(pyplot().get_cmap("viridis")(np.linspace(0, 0.85, 256)))
     styles = {key: _LINE_STYLES[n % len(_LINE_STYLES)] for n, key in enumerate(groups)}
     window = max(1, result.losses.shape[1] // 30)
+    evals = None
+    if result.eval_losses is not None:
+        evals = np.mean(result.eval_losses.reshape(len(grid), per, -1), axis=1)
     drawn, named, kept = [], [], []
     for i, config in enumerate(grid):
         if others:
@@ -192,11 +195,18 @@ def _draw_curves(ax, result: SweepResult, per: int, x_name: str, others, groups)
             spread = _running_mean(result.spread_losses[i], window)
             steps = np.arange(len(mean))
             ax.fill_between(steps, mean - spread, mean + spread, color=color, alpha=0.2, lw=0)
-    log_y = positive(result.losses)
+        if evals is not None:  # what chose the best: the held-out loss, at its steps
+            lw = 2.5 if best else 1.2
+            ax.plot(result.eval_steps, evals[i], color=color, ls=":", marker="o", ms=3, lw=lw)
+            if not diverged[i]:
+                kept.append(evals[i])
+    log_y = positive(result.losses) and (evals is None or positive(evals))
     if log_y:
         ax.set_yscale("log")
     if np.any(diverged) and kept:
         _scale_to(ax, np.concatenate(kept), log_y)
+    if log_y:
+        plain_log_ticks(ax)
     if len(values) > 1:
         bar = ax.figure.colorbar(
             ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=x_name.replace("_", " "), pad=0.02
@@ -214,8 +224,23 @@ def _draw_curves(ax, result: SweepResult, per: int, x_name: str, others, groups)
             Line2D([], [], color="0.3", ls=styles[key], label=_describe_key(others, key))
             for key in groups
         ]
+    if evals is not None:
+        label = "eval_fn (chose the best)"
+        named.append(Line2D([], [], color="0.3", ls=":", marker="o", ms=3, label=label))
     if named:
         ax.legend(handles=named, fontsize="small", loc="best")
+
+
+def plain_log_ticks(ax: Any) -> None:
+    """Tick labels of a log loss axis that spans less than a decade as plain numbers
+    (``2.75``, not ``2.75×10⁰``); a wider axis keeps matplotlib's powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    low, high = ax.get_ylim()
+    if low > 0 and high / low < 10:
+        plain = FuncFormatter(lambda value, _: f"{value:.3g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
 
 
 def _scale_to(ax, curves: np.ndarray, log: bool) -> None:
@@ -269,6 +294,7 @@ def _draw_final(ax, result: SweepResult, per: int, x_name: str, others, groups, 
         ax.set_xscale("log")
     if positive(scores[ok]):
         ax.set_yscale("log")
+        plain_log_ticks(ax)
     ax.set_xlabel(x_label)
     ax.set_ylabel(what + (f" (mean ± std over {per} seeds)" if per > 1 else ""))
     ax.legend(fontsize="small", loc="best")

@@ -25,6 +25,7 @@ from lrjax._registry import (
     is_masked,
     is_partition,
 )
+from lrjax._validation import describe
 
 _GIVEN = object()  # a rate used as given: the value is not in the state
 
@@ -166,6 +167,8 @@ def effective_learning_rates(opt_state: Any, params: optax.Params | None = None)
       Array([0.1, 1. ], dtype=float32)
     """
     owner = "effective_learning_rates"
+    if params is not None:
+        _check_params(owner, params)
     groups = _groups(opt_state)
     if not groups:
         return _effective(owner, opt_state, _factors(opt_state), params)
@@ -250,3 +253,19 @@ def _merge_groups(owner: str, trees: list[Any], params: Any, unknown: list[Any])
     if params is None:  # then no group is plain SGD: a missing position is an error
         return jax.tree.map(lambda rates: fill(rates, None), merged, is_leaf=is_missing)
     return jax.tree.map(fill, merged, params, is_leaf=is_missing)
+
+
+def _check_params(owner: str, params: Any) -> None:
+    """``params`` gives shapes: a pytree of numeric arrays, numbers or shape structs."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None and isinstance(leaf, (int, float)) and not isinstance(leaf, bool):
+            continue
+        if dtype is None or not (
+            jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.complexfloating)
+        ):
+            where = jax.tree_util.keystr(path) or "the parameters"
+            raise ValueError(
+                f"{owner}: params must be a pytree of floating-point arrays (or "
+                f"jax.ShapeDtypeStruct) like the parameters, got {describe(leaf)} at {where}"
+            )

@@ -9,8 +9,8 @@ called, the argument and the value as given. Nothing is clamped or replaced.
   ``None``, lists, complex numbers, arrays with dimensions and values that are not
   finite in float32 are refused. A concrete value is returned as a Python float, so an
   array the caller modifies later changes nothing.
-* Structural integers (:func:`check_integer`): concrete Python or NumPy integers within
-  int32, since step counters are int32.
+* Structural integers (:func:`check_integer`): what ``operator.index`` accepts, ``bool``
+  aside; within int32 where they count steps of the int32 counter.
 * Flags (:func:`check_flag`) and modes (:func:`check_choice`).
 """
 
@@ -177,30 +177,46 @@ def check_floats(
     )
 
 
-def check_integer(owner: str, name: str, value: Any, minimum: int, maximum: int = INT32_MAX) -> int:
+def check_integer(
+    owner: str, name: str, value: Any, minimum: int, maximum: int | None = INT32_MAX
+) -> int:
     """A structural integer (a step count, period, milestone), as a Python int.
 
-    Concrete Python or NumPy integers only: ``bool``, floats and tracers are refused.
-    The default ``maximum`` is the int32 step counter's. A default written
-    ``default(n)`` (kept out of ``optax.inject_hyperparams``) is its number.
+    What ``operator.index`` accepts: Python and NumPy integers, 0-d integer NumPy arrays
+    and concrete 0-d integer JAX arrays; ``bool``, floats and tracers are refused. The
+    default ``maximum`` is the int32 step counter's; ``maximum=None`` sets none (a
+    schedule's period, computed in floating point). A default written ``default(n)``
+    (kept out of ``optax.inject_hyperparams``) is its number.
     """
     if isinstance(value, Default):
         value = value.value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    number = _as_index(value)
+    if number is None:
         raise ValueError(
             f"{owner}: {name} must be a concrete integer >= {minimum}, got {show(value)}"
         )
-    number = operator.index(value)
     if number < minimum:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {number}")
-    if number > maximum:
+    if maximum is not None and number > maximum:
         why = " (steps are counted in int32)" if maximum == INT32_MAX else ""
         raise ValueError(f"{owner}: {name} must be at most {maximum}{why}, got {number}")
     return number
 
 
+def _as_index(value: Any) -> int | None:
+    """``operator.index(value)`` for an integer that is not a bool, else None."""
+    if isinstance(value, (bool, np.bool_, jax.core.Tracer)):
+        return None
+    if isinstance(value, (np.ndarray, jax.Array)) and value.dtype == bool:
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def check_integers(
-    owner: str, name: str, values: Any, minimum: int, maximum: int = INT32_MAX
+    owner: str, name: str, values: Any, minimum: int, maximum: int | None = INT32_MAX
 ) -> tuple[int, ...]:
     """A sequence of structural integers (milestones, boundaries), element by element."""
     if isinstance(values, np.ndarray) and values.ndim == 1:
@@ -233,8 +249,20 @@ def check_choice(owner: str, name: str, value: Any, choices: Sequence[str]) -> s
 def check_callable(owner: str, name: str, value: Any, what: str) -> Any:
     """A callable argument (a schedule, a loss function, an optimizer factory)."""
     if not callable(value):
-        raise ValueError(f"{owner}: {name} must be {what}, got {show(value)}")
+        raise ValueError(f"{owner}: {name} must be {what}, got {describe(value)}")
     return value
+
+
+def call_user(owner: str, name: str, signature: str, function: Any, *args: Any) -> Any:
+    """``function(*args)``, a function the user passed as ``name``. A ``TypeError`` from
+    the call (the wrong number of arguments, most often) comes back naming the argument
+    and the signature lrjax calls it with, chained to the original."""
+    try:
+        return function(*args)
+    except TypeError as error:
+        raise TypeError(
+            f"{owner}: calling {name} as {signature} raised TypeError: {error}"
+        ) from error
 
 
 # ------------------------------------------------------------------ common rules

@@ -87,6 +87,12 @@ def reduce_on_plateau(
       mode: ``"min"`` (a loss) or ``"max"`` (an accuracy).
       accumulation_steps: updates per decision (>= 1); their values are averaged.
 
+    ``factor``, ``threshold`` and ``min_scale`` may each be a schedule ``step -> value``,
+    as every float hyperparameter of lrjax may: it is evaluated at the number of updates
+    done, and a reduction uses the value at its own update (e.g. cut harder later in
+    training). A schedule's values are the caller's to keep in range: they are not
+    checked at run time.
+
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose ``update`` needs ``value=``.
 

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from lrjax import _chain
-from lrjax._validation import check_callable, describe, is_concrete
+from lrjax._validation import call_user, check_callable, describe, is_concrete
 
 LossFn = Callable[[optax.Params, Any], jax.Array]
 
@@ -105,7 +105,7 @@ def train_step(owner: str, loss_fn: LossFn, tx: optax.GradientTransformation):
     """
 
     def checked_loss(params, batch):
-        loss = loss_fn(params, batch)
+        loss = call_user(owner, "loss_fn", "loss_fn(params, batch)", loss_fn, params, batch)
         check_loss(owner, loss)
         return loss
 

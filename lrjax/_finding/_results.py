@@ -79,6 +79,9 @@ class SweepResult:
       best: the configuration with the lowest mean score, as given (a dict from ``grid``),
         or None if every configuration has a diverged run.
       best_learning_rate: ``best["learning_rate"]``, or None.
+      at_edge: ``{name: "lowest" | "highest"}`` for each hyperparameter (of three or
+        more values swept) whose best value is at the end of its grid: the best may lie
+        beyond it, so extend the grid that way (:func:`lrjax.sweep` warns).
     """
 
     configs: list[dict[str, float]]
@@ -98,6 +101,7 @@ class SweepResult:
     spread_losses: np.ndarray
     best: dict[str, float] | None
     best_learning_rate: float | None
+    at_edge: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def plot(self, *, ax: Any = None, kind: str = "curves") -> Any:
         """The loss curves (``kind="curves"``: the mean over seeds per configuration as a
@@ -158,4 +162,16 @@ def result(
         spread_losses=np.std(curves, axis=1),
         best=best,
         best_learning_rate=None if best is None else best.get("learning_rate"),
+        at_edge=_at_edge(grid, best),
     )
+
+
+def _at_edge(grid: list[dict[str, float]], best: dict[str, float] | None) -> dict[str, str]:
+    """The hyperparameters whose best value is the lowest or the highest of the three or
+    more values swept: the best may lie beyond the grid."""
+    edges = {}
+    for name in best or {}:
+        values = sorted({config[name] for config in grid})
+        if len(values) >= 3 and best[name] in (values[0], values[-1]):
+            edges[name] = "lowest" if best[name] == values[0] else "highest"
+    return edges

@@ -4,6 +4,7 @@ one compiled program."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -211,7 +212,7 @@ def sweep(
         eval_steps = np.asarray(
             [*range(every, num_steps + 1, every), *([num_steps] * bool(num_steps % every))]
         )
-    return result(
+    swept = result(
         names=names,
         rows=rows,
         losses=np.concatenate(losses, axis=1),
@@ -220,6 +221,14 @@ def sweep(
         eval_losses=None if eval_fn is None else np.concatenate(evals, axis=1),
         num_seeds=len(seeds) if seeds else 0,
     )
+    for name, end in swept.at_edge.items():
+        warnings.warn(
+            f"{OWNER}: the best {name}, {swept.best[name]!r}, is the {end} value of the grid; "
+            "the best may lie beyond it: extend the grid that way",
+            UserWarning,
+            stacklevel=2,
+        )
+    return swept
 
 
 def _grid(learning_rates: Any, hyperparams: Any) -> tuple[list[str], list[tuple], bool]:
@@ -260,6 +269,10 @@ def _values(name: str, values: Any, *, rate: bool) -> list[float]:
         what = "rate" if rate else "value"
         raise ValueError(f"{OWNER}: {name} must hold at least one {what}, got an empty one")
     given = [float(value) for value in checked]
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < 8:
+        # As given: the shortest decimal that is the same float32 (0.01, not 0.0099999997).
+        given = [float(str(np.asarray(value, dtype)[()])) for value in given]
     for i, value in enumerate(given):
         if rate and value < _numerics.FLOAT32_TINY:
             raise ValueError(

@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax import _chain
 from lrjax._finding import _loop
-from lrjax._validation import describe
+from lrjax._validation import call_user, describe
 
 OWNER = "sweep"
 
@@ -43,7 +43,7 @@ def build(optimizer: Any, hyperparams: dict[str, Any], positional: bool):
 
 
 def _evaluate(eval_fn: Any, params: Any, alive: jax.Array) -> jax.Array:
-    value = eval_fn(params)
+    value = call_user(OWNER, "eval_fn", "eval_fn(params)", eval_fn, params)
     dtype = getattr(value, "dtype", None) or np.result_type(value)
     if jnp.shape(value) != () or not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(

@@ -59,7 +59,8 @@ class _Warmup(Schedule):
         target = self.schedule(jnp.zeros_like(step))
         done, remaining = progress(step, 0, warmup)
         # The weights first: a rate near float32's top times W would overflow.
-        ramp = as_float(self.init_value) * (remaining / warmup) + target * (done / warmup)
+        length = float(warmup)
+        ramp = as_float(self.init_value) * (remaining / length) + target * (done / length)
         return jnp.where(reached(step, warmup), self.schedule(shift(step, warmup)), ramp)
 
 
@@ -111,7 +112,7 @@ def warmup(
     owner = "warmup"
     return _Warmup(
         schedule=_as_schedule(owner, "schedule", schedule),
-        warmup_steps=check_integer(owner, "warmup_steps", warmup_steps, 1),
+        warmup_steps=check_integer(owner, "warmup_steps", warmup_steps, 1, None),
         init_value=check_rate(owner, "init_value", init_value),
     )
 
@@ -158,7 +159,7 @@ def join(schedules: Sequence[Callable[[jax.Array], Any]], boundaries: Sequence[i
     """
     owner = "join"
     schedules = _as_schedules(owner, schedules)
-    boundaries = check_integers(owner, "boundaries", boundaries, 1)
+    boundaries = check_integers(owner, "boundaries", boundaries, 1, None)
     if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
         raise ValueError(f"{owner}: boundaries must be strictly increasing, got {boundaries}")
     if len(schedules) != len(boundaries) + 1:
@@ -273,5 +274,5 @@ def per_epoch(schedule: Callable[[jax.Array], Any], steps_per_epoch: int) -> Sch
     owner = "per_epoch"
     return _PerEpoch(
         schedule=_as_schedule(owner, "schedule", schedule),
-        steps_per_epoch=check_integer(owner, "steps_per_epoch", steps_per_epoch, 1),
+        steps_per_epoch=check_integer(owner, "steps_per_epoch", steps_per_epoch, 1, None),
     )

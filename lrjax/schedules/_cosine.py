@@ -20,6 +20,8 @@ from lrjax.schedules._schedule import (
     complement_of_power,
     cosine_interpolate,
     floor_divmod,
+    is_one,
+    k_decayed,
     offset,
     power,
     power_weights,
@@ -38,17 +40,21 @@ class _CosineDecay(Schedule):
     decay_steps: int
     end_value: Any
     exponent: Any
+    k_decay: Any
 
     def _value(self, step: jax.Array) -> jax.Array:
-        steps = self.decay_steps
-        done, remaining = progress(step, 0, steps)
+        length = float(self.decay_steps)
+        done, remaining = progress(step, 0, length)
         init, end = as_float(self.init_value), as_float(self.end_value)
-        if not isinstance(self.exponent, jax.Array) and self.exponent == 1:
-            return cosine_interpolate(init, end, remaining, steps, done)
+        if not is_one(self.k_decay):  # timm's t^k / N^k in place of t / N
+            done, remaining = k_decayed(done, remaining, length, self.k_decay)
+            length = 1.0
+        if is_one(self.exponent):
+            return cosine_interpolate(init, end, remaining, length, done)
         # init w + end (1 - w) with w = c^p, c = (1 + cos(pi t/N)) / 2 = sin^2(pi/2 (N - t)/N)
         # and 1 - c = sin^2(pi/2 t/N), each from exact step counts (see cosine_interpolate).
-        factor = jnp.square(jnp.sin(0.5 * jnp.pi * (remaining / steps)))
-        elapsed = jnp.square(jnp.sin(0.5 * jnp.pi * (done / steps)))
+        factor = jnp.square(jnp.sin(0.5 * jnp.pi * (remaining / length)))
+        elapsed = jnp.square(jnp.sin(0.5 * jnp.pi * (done / length)))
         weight, rest = power_weights(factor, elapsed, as_float(self.exponent))
         return init * weight + end * rest
 
@@ -59,11 +65,12 @@ def cosine_decay(
     *,
     end_value: float | jax.Array = 0.0,
     exponent: float | jax.Array = 1.0,
+    k_decay: float | jax.Array = 1.0,
 ) -> Schedule:
     """Half a cosine from ``init_value`` down to ``end_value`` over ``decay_steps``, then held.
 
     .. math:: \\eta_t = \\eta_{end} + (\\eta_0 - \\eta_{end})
-       \\left(\\tfrac12 \\left(1 + \\cos\\frac{\\pi \\min(t, N)}{N}\\right)\\right)^p
+       \\left(\\tfrac12 \\left(1 + \\cos\\frac{\\pi \\min(t, N)^k}{N^k}\\right)\\right)^p
 
     Args:
       init_value: the rate η₀ at step 0, >= 0.
@@ -71,6 +78,8 @@ def cosine_decay(
       end_value: the rate from step N on, >= 0.
       exponent: p, the power of the cosine factor, > 0: above 1 every rate of the decay is
         lower (it leaves η₀ sooner), below 1 higher (it stays near η₀ longer).
+      k_decay: k > 0, timm's ``k_decay``: the cosine's phase is (t/N)^k, so above 1 the
+        rate stays near η₀ longer and falls later and faster, below 1 it falls sooner.
 
     Returns:
       A :class:`Schedule`.
@@ -78,7 +87,7 @@ def cosine_decay(
     Example:
       >>> from lrjax import schedules
       >>> schedules.cosine_decay(0.1, decay_steps=100)
-      cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0, exponent=1.0)
+      cosine_decay(init_value=0.1, decay_steps=100, end_value=0.0, exponent=1.0, k_decay=1.0)
       >>> schedule = schedules.cosine_decay(0.1, decay_steps=100, end_value=1e-3)
       >>> [round(float(schedule(t)), 6) for t in (0, 50, 100, 200)]
       [0.1, 0.0505, 0.001, 0.001]
@@ -92,6 +101,8 @@ def cosine_decay(
     ``CosineDecay`` and optax. Equivalent to ``optax.cosine_decay_schedule(init_value,
     decay_steps, alpha=end_value / init_value, exponent=exponent)``: optax's ``alpha`` is
     the final rate as a fraction of the initial one, ``end_value`` here is the rate itself.
+    With ``k_decay``: timm's ``CosineLRScheduler(t_initial=decay_steps, lr_min=end_value,
+    k_decay=k_decay)`` without warm-up or restarts.
 
     References:
       Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR 2017,
@@ -100,9 +111,10 @@ def cosine_decay(
     owner = "cosine_decay"
     return _CosineDecay(
         init_value=check_rate(owner, "init_value", init_value),
-        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
+        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1, None),
         end_value=check_rate(owner, "end_value", end_value),
         exponent=check_float(owner, "exponent", exponent, positive, "> 0"),
+        k_decay=check_float(owner, "k_decay", k_decay, positive, "> 0"),
     )
 
 
@@ -234,7 +246,7 @@ def cosine_restarts(
     """
     owner = "cosine_restarts"
     init_value = check_rate(owner, "init_value", init_value)
-    first_period = check_integer(owner, "first_period", first_period, 1)
+    first_period = check_integer(owner, "first_period", first_period, 1, None)
     period_mult = check_static_float(
         owner,
         "period_mult",

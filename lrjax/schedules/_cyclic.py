@@ -58,11 +58,11 @@ def triangle_wave(
     # The height h in the cycle and its complement 1 - h, each from exact step counts:
     # start + (top - start) h cancels when start > top.
     past_top = offset(position, up)
-    height, depth = position.astype(jnp.float32) / up, -past_top / up
+    height, depth = position.astype(jnp.float32) / float(up), -past_top / float(up)
     if down:
         falling = beyond(position, up)
-        height = jnp.where(falling, -offset(position, up + down) / down, height)
-        depth = jnp.where(falling, past_top / down, depth)
+        height = jnp.where(falling, -offset(position, up + down) / float(down), height)
+        depth = jnp.where(falling, past_top / float(down), depth)
     start, top = as_float(start), as_float(top)
     if mode == "triangular":
         return start * depth + top * height
@@ -81,10 +81,10 @@ def check_cycle(
 ) -> tuple[int, int, str, Any]:
     """The shape of the cycles of ``cyclic`` and ``cyclic_momentum``, checked:
     ``(step_size_up, step_size_down, mode, gamma)``."""
-    step_size_up = check_integer(owner, "step_size_up", step_size_up, 1)
+    step_size_up = check_integer(owner, "step_size_up", step_size_up, 1, None)
     if step_size_down is None:
         step_size_down = step_size_up
-    step_size_down = check_integer(owner, "step_size_down", step_size_down, 0)
+    step_size_down = check_integer(owner, "step_size_down", step_size_down, 0, None)
     mode = check_choice(owner, "mode", mode, ("triangular", "triangular2", "exp_range"))
     gamma = check_float(owner, "gamma", gamma, unit_half_open, "in (0, 1]")
     if mode != "exp_range" and known(gamma) not in (None, 1.0):
@@ -229,7 +229,7 @@ def check_phases(
 ) -> tuple[int, float, str, bool]:
     """The phases of ``one_cycle`` and ``one_cycle_momentum``, checked: ``(total_steps,
     pct_start, anneal, three_phase)``. ``final`` names what the last phase reaches."""
-    total_steps = check_integer(owner, "total_steps", total_steps, 1)
+    total_steps = check_integer(owner, "total_steps", total_steps, 1, None)
     three_phase = check_flag(owner, "three_phase", three_phase)
     # The last phase must keep some steps: it is where the final value is reached.
     if three_phase:

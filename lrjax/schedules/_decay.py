@@ -19,8 +19,11 @@ from lrjax.schedules._schedule import (
     as_float,
     check_rate,
     floor_divmod,
+    is_one,
+    k_decayed,
     known,
     log_of,
+    offset,
     power,
     power_weights,
     progress,
@@ -37,7 +40,7 @@ def _exponent(step: jax.Array, period: int, staircase: bool) -> jax.Array:
     exponent = quotient.astype(jnp.float32)
     if staircase:
         return exponent
-    return exponent + remainder.astype(jnp.float32) / period
+    return exponent + remainder.astype(jnp.float32) / float(period)
 
 
 @schedule_class("exponential_decay", static=("transition_steps", "staircase"))
@@ -111,7 +114,7 @@ def exponential_decay(
     owner = "exponential_decay"
     init_value = check_rate(owner, "init_value", init_value)
     decay_rate = check_float(owner, "decay_rate", decay_rate, positive, "> 0")
-    transition_steps = check_integer(owner, "transition_steps", transition_steps, 1)
+    transition_steps = check_integer(owner, "transition_steps", transition_steps, 1, None)
     staircase = check_flag(owner, "staircase", staircase)
     init, rate = known(init_value), known(decay_rate)
     if end_value is None:
@@ -199,7 +202,7 @@ def inverse_time_decay(
     return _InverseTimeDecay(
         init_value=check_rate(owner, "init_value", init_value),
         decay_rate=check_float(owner, "decay_rate", decay_rate, nonnegative, ">= 0"),
-        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
+        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1, None),
         staircase=check_flag(owner, "staircase", staircase),
     )
 
@@ -212,10 +215,8 @@ def _keras_cycle(step: jax.Array, steps: int) -> tuple[jax.Array, jax.Array, jax
     inside = position > 0
     # t = kN exactly ends the period kN (the rate is at end_value); step 0 starts the first.
     periods = jnp.maximum(multiples + inside.astype(multiples.dtype), 1)
-    remaining = jnp.where(
-        inside, (steps - position).astype(jnp.float32), jnp.where(step == 0, float(steps), 0.0)
-    )
-    return step.astype(jnp.float32), remaining, periods.astype(jnp.float32) * steps
+    remaining = jnp.where(inside, -offset(position, steps), jnp.where(step == 0, float(steps), 0.0))
+    return step.astype(jnp.float32), remaining, periods.astype(jnp.float32) * float(steps)
 
 
 @schedule_class("polynomial_decay", static=("decay_steps", "cycle"))
@@ -225,6 +226,7 @@ class _PolynomialDecay(Schedule):
     decay_steps: int
     power: Any
     cycle: bool
+    k_decay: Any
 
     def _value(self, step: jax.Array) -> jax.Array:
         steps = self.decay_steps
@@ -232,7 +234,10 @@ class _PolynomialDecay(Schedule):
         if self.cycle:
             done, remaining, length = _keras_cycle(step, steps)
         else:
-            (done, remaining), length = progress(step, 0, steps), steps
+            (done, remaining), length = progress(step, 0, steps), float(steps)
+        if not is_one(self.k_decay):  # timm's t^k / N^k in place of t / N
+            done, remaining = k_decayed(done, remaining, length, self.k_decay)
+            length = 1.0
         # w = (1 - t/N)^p and 1 - w from the steps remaining and done, each exact: the value
         # init w + end (1 - w) is then exact whichever of init, end is larger.
         weight, rest = power_weights(remaining / length, done / length, as_float(self.power))
@@ -246,6 +251,7 @@ def polynomial_decay(
     *,
     power: float | jax.Array = 1.0,
     cycle: bool = False,
+    k_decay: float | jax.Array = 1.0,
 ) -> Schedule:
     """Polynomial decay from ``init_value`` to ``end_value`` over ``decay_steps``, then held.
 
@@ -269,6 +275,8 @@ def polynomial_decay(
       power: p, > 0 (1 is a straight line).
       cycle: restart the decay after each multiple of N over a period grown to the next
         multiple (Keras's ``cycle=True``) instead of holding ``end_value``.
+      k_decay: k > 0, timm's ``k_decay``: t/N is replaced by (t/N)^k (above 1 the rate
+        stays near η₀ longer and falls later and faster).
 
     Returns:
       A :class:`Schedule`.
@@ -284,15 +292,18 @@ def polynomial_decay(
 
     Equivalent to torch ``PolynomialLR(optimizer, total_iters=decay_steps, power)`` (which
     has ``end_value=0`` and no cycle) and Keras ``PolynomialDecay(init_value, decay_steps,
-    end_learning_rate=end_value, power, cycle)``.
+    end_learning_rate=end_value, power, cycle)``. With ``k_decay``: timm's
+    ``PolyLRScheduler(t_initial=decay_steps, power=power, lr_min=end_value, k_decay=k_decay)``
+    without warm-up or restarts: η_end + (η₀ − η_end)(1 − t^k/N^k)^p.
     """
     owner = "polynomial_decay"
     return _PolynomialDecay(
         init_value=check_rate(owner, "init_value", init_value),
         end_value=check_rate(owner, "end_value", end_value),
-        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1),
+        decay_steps=check_integer(owner, "decay_steps", decay_steps, 1, None),
         power=check_float(owner, "power", power, positive, "> 0"),
         cycle=check_flag(owner, "cycle", cycle),
+        k_decay=check_float(owner, "k_decay", k_decay, positive, "> 0"),
     )
 
 
@@ -303,7 +314,7 @@ class _Linear(Schedule):
     transition_steps: int
 
     def _value(self, step: jax.Array) -> jax.Array:
-        steps = self.transition_steps
+        steps = float(self.transition_steps)
         done, remaining = progress(step, 0, steps)
         # Two non-negative terms: init + (end - init) * t / N cancels near a 0 end value.
         # The weights come first: init * (N - t) would overflow for a rate near float32's top.
@@ -340,5 +351,5 @@ def linear(
     return _Linear(
         init_value=check_rate(owner, "init_value", init_value),
         end_value=check_rate(owner, "end_value", end_value),
-        transition_steps=check_integer(owner, "transition_steps", transition_steps, 1),
+        transition_steps=check_integer(owner, "transition_steps", transition_steps, 1, None),
     )

@@ -107,7 +107,7 @@ def step_decay(
     owner = "step_decay"
     return _StepDecay(
         init_value=check_rate(owner, "init_value", init_value),
-        step_size=check_integer(owner, "step_size", step_size, 1),
+        step_size=check_integer(owner, "step_size", step_size, 1, None),
         gamma=check_float(owner, "gamma", gamma, unit_half_open, "in (0, 1]"),
     )
 
@@ -155,7 +155,7 @@ def multistep_decay(
     """
     owner = "multistep_decay"
     init_value = check_rate(owner, "init_value", init_value)
-    milestones = check_integers(owner, "milestones", milestones, 0)
+    milestones = check_integers(owner, "milestones", milestones, 0, None)
     if list(milestones) != sorted(milestones):
         raise ValueError(f"{owner}: milestones must be non-decreasing, got {milestones}")
     gamma = check_float(owner, "gamma", gamma, positive, "> 0")
@@ -206,7 +206,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[float | jax.A
     Keras ``PiecewiseConstantDecay`` switches one step later (at ``step > boundary``).
     """
     owner = "piecewise_constant"
-    boundaries = check_integers(owner, "boundaries", boundaries, 1)
+    boundaries = check_integers(owner, "boundaries", boundaries, 1, None)
     if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
         raise ValueError(f"{owner}: boundaries must be strictly increasing, got {boundaries}")
     values = check_floats(owner, "values", values, nonnegative, ">= 0")

@@ -96,6 +96,8 @@ def cosine_interpolate(
     across the whole cycle. ``done`` and ``remaining`` are each computed exactly by the
     caller (``length - remaining`` would cancel near the start).
     """
+    if isinstance(length, int):  # a period beyond int32 is a float in the arithmetic
+        length = float(length)
     weight_start = jnp.square(jnp.sin(0.5 * jnp.pi * jnp.clip(remaining / length, 0.0, 1.0)))
     weight_end = jnp.square(jnp.sin(0.5 * jnp.pi * jnp.clip(done / length, 0.0, 1.0)))
     return start * weight_start + end * weight_end
@@ -174,6 +176,17 @@ def power(base: Any, exponent: jax.Array) -> jax.Array:
     return result
 
 
+def is_one(value: Any) -> bool:
+    """A (checked) float argument known to be exactly 1, so the plain formula applies."""
+    return not isinstance(value, jax.Array) and value == 1
+
+
+def k_decayed(done: jax.Array, remaining: jax.Array, length: float, k: Any):
+    """The fractions of a decay done and remaining after timm's ``k_decay``:
+    ``(t/N)^k`` and ``1 − (t/N)^k``, each to full precision from the exact step counts."""
+    return power_weights(done / length, remaining / length, as_float(k))
+
+
 def complement_of_power(base: Any, exponent: jax.Array) -> jax.Array:
     """``1 - base ** exponent``, accurate where the power is close to 1 (no cancellation)."""
     return -jnp.expm1(exponent * log_of(base))
@@ -197,6 +210,7 @@ def as_step(owner: str, step: Any) -> jax.Array:
     dtype, and a tracer is used as given.
     """
     if not isinstance(step, jax.Array):
+        _check_host_step(owner, step)
         _check_fits(owner, step)
         try:
             step = jnp.asarray(step)
@@ -205,6 +219,21 @@ def as_step(owner: str, step: Any) -> jax.Array:
     if not (jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)):
         raise TypeError(f"{owner}: step must be an integer or float array, got {step.dtype}")
     return step
+
+
+def _check_host_step(owner: str, step: Any) -> None:
+    """A step given as a Python or NumPy value is a real number (or array of them), not
+    NaN: ``"5"`` or ``None`` is a slip, and a NaN step would give a NaN rate."""
+    try:
+        host = np.asarray(step)
+    except Exception:  # a ragged list, an object NumPy cannot hold
+        host = np.asarray(None)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{owner}: step must be an integer or float (or an array of them), got {show(step)}"
+        )
+    if host.dtype.kind == "f" and np.isnan(host).any():
+        raise ValueError(f"{owner}: step must be a number, not NaN, got {show(step)}")
 
 
 def _check_fits(owner: str, step: Any) -> None:
@@ -247,14 +276,15 @@ def reached(step: jax.Array, point: float) -> jax.Array:
             return jnp.ones(step.shape, bool)
         if not _fits(step, point):
             return jnp.zeros(step.shape, bool)
-    return step >= point
+        return step >= point
+    return step >= float(point)
 
 
 def beyond(step: jax.Array, point: float) -> jax.Array:
     """``step > point`` for a Python number ``point``, without overflow."""
     if _is_integer(step):
         return reached(step, math.floor(point) + 1)
-    return step > point
+    return step > float(point)
 
 
 def count_reached(step: jax.Array, points: Sequence[int]) -> jax.Array:
@@ -273,22 +303,22 @@ def floor_divmod(step: jax.Array, period: int) -> tuple[jax.Array, jax.Array]:
         if not _fits(step, period):
             return jnp.zeros_like(step), step
         return step // period, step % period
-    quotient = jnp.floor(step / period)
-    return quotient, step - quotient * period
+    quotient = jnp.floor(step / float(period))
+    return quotient, step - quotient * float(period)
 
 
 def at_most(step: jax.Array, last: int) -> jax.Array:
     """``min(step, last)`` in the step's dtype, for an int ``last >= 0``."""
-    if _is_integer(step) and not _fits(step, last):
-        return step
-    return jnp.minimum(step, last)
+    if _is_integer(step):
+        return step if not _fits(step, last) else jnp.minimum(step, last)
+    return jnp.minimum(step, float(last))
 
 
 def shift(step: jax.Array, start: int) -> jax.Array:
     """``max(step - start, 0)`` in the step's dtype: the step a later phase sees."""
-    if _is_integer(step) and not _fits(step, start):
-        return jnp.zeros_like(step)
-    return jnp.maximum(step - start, 0)
+    if _is_integer(step):
+        return jnp.zeros_like(step) if not _fits(step, start) else jnp.maximum(step - start, 0)
+    return jnp.maximum(step - float(start), 0)
 
 
 def offset(step: jax.Array, point: float) -> jax.Array:
@@ -301,14 +331,14 @@ def offset(step: jax.Array, point: float) -> jax.Array:
         whole = math.floor(point)
         if whole >= 0 and _fits(step, whole):
             return (step - whole).astype(jnp.float32) - (point - whole)
-        return step.astype(jnp.float32) - point
-    return (step - point).astype(jnp.float32)
+        return step.astype(jnp.float32) - float(point)
+    return (step - float(point)).astype(jnp.float32)
 
 
 def progress(step: jax.Array, start: float, end: float) -> tuple[jax.Array, jax.Array]:
     """Steps done since ``start`` and steps remaining until ``end``, both in float32 and
     clipped to ``[0, end - start]``, each exact on its own (no ``length - done``)."""
-    length = end - start
+    length = float(end) - float(start)
     done = jnp.clip(offset(step, start), 0.0, length)
     remaining = jnp.clip(-offset(step, end), 0.0, length)
     return done, remaining

@@ -30,8 +30,9 @@ class _InverseSqrt(Schedule):
         done, _ = progress(step, 0, warmup)
         # Both branches are differentiated under jnp.where: keep the division away from
         # step 0 in the branch that is not taken there.
-        after = jnp.sqrt(warmup / jnp.maximum(step.astype(jnp.float32), warmup))
-        return as_float(self.peak_value) * jnp.where(reached(step, warmup), after, done / warmup)
+        length = float(warmup)
+        after = jnp.sqrt(length / jnp.maximum(step.astype(jnp.float32), length))
+        return as_float(self.peak_value) * jnp.where(reached(step, warmup), after, done / length)
 
 
 def inverse_sqrt(peak_value: float | jax.Array, warmup_steps: int) -> Schedule:
@@ -64,7 +65,7 @@ def inverse_sqrt(peak_value: float | jax.Array, warmup_steps: int) -> Schedule:
     owner = "inverse_sqrt"
     return _InverseSqrt(
         peak_value=check_rate(owner, "peak_value", peak_value),
-        warmup_steps=check_integer(owner, "warmup_steps", warmup_steps, 1),
+        warmup_steps=check_integer(owner, "warmup_steps", warmup_steps, 1, None),
     )
 
 
@@ -79,7 +80,7 @@ class _WSD(Schedule):
     decay_shape: str
 
     def _value(self, step: jax.Array) -> jax.Array:
-        warmup, decay = self.warmup_steps, self.decay_steps
+        warmup, decay = self.warmup_steps, float(self.decay_steps)
         peak, end = as_float(self.peak_value), as_float(self.end_value)
         start = warmup + self.stable_steps
         done, remaining = progress(step, start, start + decay)
@@ -96,7 +97,8 @@ class _WSD(Schedule):
         if warmup:
             done, remaining = progress(step, 0, warmup)
             # The weights first: a rate near float32's top times W would overflow.
-            ramp = as_float(self.init_value) * (remaining / warmup) + peak * (done / warmup)
+            length = float(warmup)
+            ramp = as_float(self.init_value) * (remaining / length) + peak * (done / length)
             value = jnp.where(reached(step, warmup), value, ramp)
         return value
 
@@ -155,9 +157,9 @@ def wsd(
     """
     owner = "wsd"
     peak_value = check_rate(owner, "peak_value", peak_value)
-    warmup_steps = check_integer(owner, "warmup_steps", warmup_steps, 0)
-    stable_steps = check_integer(owner, "stable_steps", stable_steps, 0)
-    decay_steps = check_integer(owner, "decay_steps", decay_steps, 1)
+    warmup_steps = check_integer(owner, "warmup_steps", warmup_steps, 0, None)
+    stable_steps = check_integer(owner, "stable_steps", stable_steps, 0, None)
+    decay_steps = check_integer(owner, "decay_steps", decay_steps, 1, None)
     init_value = check_rate(owner, "init_value", init_value)
     end_value = check_rate(owner, "end_value", end_value)
     decay_shape = check_choice(owner, "decay_shape", decay_shape, ("linear", "cosine", "1-sqrt"))
