@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=30, help="timed rounds (default 30)")
     parser.add_argument(
-        "--compile-repeats", type=int, default=3, help="compilations per contender (default 3)"
+        "--compile-repeats", type=int, default=6, help="compilations per contender, in A B B A order (default 6)"
     )
     parser.add_argument(
         "--methods",
@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.leaves = 2**16, 16
-        args.repeats, args.compile_repeats = min(args.repeats, 5), 1
+        args.repeats, args.compile_repeats = min(args.repeats, 5), 2
     args.methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     unknown = [name for name in args.methods if name not in METHODS]
     if unknown:
