@@ -20,6 +20,9 @@ from lrjax._blocks import add_decayed_weights as add_decayed_weights
 from lrjax._blocks import scale_by_learning_rate as scale_by_learning_rate
 from lrjax._finding._finder import FinderResult as FinderResult
 from lrjax._finding._finder import find_learning_rate as find_learning_rate
+from lrjax._finding._mup import MupGroupState as MupGroupState
+from lrjax._finding._mup import mup as mup
+from lrjax._finding._mup_multipliers import mup_multipliers as mup_multipliers
 from lrjax._finding._sweep import SweepResult as SweepResult
 from lrjax._finding._sweep import sweep as sweep
 from lrjax._hyperparams import HyperparamsState as HyperparamsState
@@ -64,5 +67,8 @@ from lrjax._methods._sgd import ScaleByMomentumState as ScaleByMomentumState
 from lrjax._methods._sgd import scale_by_momentum as scale_by_momentum
 from lrjax._methods._sgd import sgd as sgd
 from lrjax._set import set_hyperparams as set_hyperparams
+from lrjax._finding._sharpness import StabilityResult as StabilityResult
+from lrjax._finding._sharpness import sharpness as sharpness
+from lrjax._finding._sharpness import stability as stability
 
 __version__ = "0.1.0"

@@ -232,15 +232,19 @@ def _draw_curves(ax, result: SweepResult, per: int, x_name: str, others, groups)
 
 
 def plain_log_ticks(ax: Any) -> None:
-    """Tick labels of a log loss axis that spans less than a decade as plain numbers
-    (``2.75``, not ``2.75×10⁰``); a wider axis keeps matplotlib's powers of ten."""
-    from matplotlib.ticker import FuncFormatter
+    """Tick labels of a log loss axis that spans less than two decades as plain numbers
+    (``2.75``, not ``2.75×10⁰``), on the ticks matplotlib would label. A wider axis keeps
+    its powers of ten."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def __call__(self, x: float, pos: Any = None) -> str:
+            return f"{x:.3g}" if super().__call__(x, pos) else ""
 
     low, high = ax.get_ylim()
-    if low > 0 and high / low < 10:
-        plain = FuncFormatter(lambda value, _: f"{value:.3g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+    if low > 0 and high / low < 100:
+        ax.yaxis.set_major_formatter(Plain(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(2, 1)))
 
 
 def _scale_to(ax, curves: np.ndarray, log: bool) -> None:

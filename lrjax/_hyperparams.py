@@ -24,6 +24,7 @@ from lrjax._validation import (
     is_concrete,
     nonnegative,
     positive,
+    show,
     unit_closed,
     unit_open,
 )
@@ -160,7 +161,7 @@ def check_schedule(owner: str, name: str, schedule: Any) -> Any:
     if not real or leaves[0].shape != ():
         raise ValueError(
             f"{owner}: {name} is a callable, so it must be a schedule step -> real scalar, "
-            f"got {schedule!r} returning {out}"
+            f"got {show(schedule)} returning {out}"
         )
     return schedule
 
@@ -251,3 +252,18 @@ def may_be_zero(eps: Any) -> bool:
     denominator is 0). Only then does the step carry the guard.
     """
     return not is_held(eps) or eps == 0
+
+
+class ScaledSchedule:
+    """``factor × schedule(step)``: a group's share of a scheduled rate (layer-wise decay,
+    μP)."""
+
+    def __init__(self, schedule: Callable[[Any], Any], factor: Any):
+        self.schedule, self.factor = schedule, factor
+
+    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
+        value = jnp.asarray(self.schedule(step))
+        return value * jnp.asarray(self.factor).astype(value.dtype)
+
+    def __repr__(self) -> str:
+        return f"{self.factor!r} * {self.schedule!r}"

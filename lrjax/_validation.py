@@ -122,7 +122,7 @@ def check_float(
     if isinstance(value, Default):
         value = value.value
     if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
-        raise ValueError(f"{owner}: {name} must be {kind}, got {value!r}")
+        raise ValueError(f"{owner}: {name} must be {kind}, got {show(value)}")
     if isinstance(value, jax.Array):  # arrays and tracers are used as given
         if value.ndim != 0 or not _is_real_dtype(value.dtype):
             raise ValueError(

@@ -33,6 +33,7 @@ from lrjax._validation import (
     check_floats,
     check_integer,
     describe,
+    show,
     unit_closed,
 )
 
@@ -206,7 +207,7 @@ def _quantiles(owner: str, quantiles: Any) -> tuple[float, float]:
     values = check_floats(owner, "quantiles", quantiles, unit_closed, "in [0, 1]")
     if len(values) != 2 or not float(values[0]) <= float(values[1]):
         raise ValueError(
-            f"{owner}: quantiles must be two numbers in [0, 1], lower first, got {quantiles!r}"
+            f"{owner}: quantiles must be two numbers in [0, 1], lower first, got {show(quantiles)}"
         )
     return float(values[0]), float(values[1])
 

@@ -82,7 +82,7 @@ def _hypergradient(owner: str, direction, learning_rate, hyper_lr):
     if callable(learning_rate):
         raise ValueError(
             f"{owner}: learning_rate must be a number or an array (the initial rate "
-            f"α_0, which the method then learns), got the schedule {learning_rate!r}"
+            f"α_0, which the method then learns), got the schedule {show(learning_rate)}"
         )
     hp = _hyperparams.check_hyperparams(owner, learning_rate=learning_rate, hyper_lr=hyper_lr)
     learning_rate = hp["learning_rate"]

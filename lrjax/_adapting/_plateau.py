@@ -11,7 +11,7 @@ import optax
 
 from lrjax import _blocks, _hyperparams, _numerics, _tree
 from lrjax._registry import register_rate_factor
-from lrjax._validation import check_choice, check_integer, default
+from lrjax._validation import check_choice, check_integer, default, show
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -145,7 +145,7 @@ def reduce_on_plateau(
         f32 = jnp.float32
         if not isinstance(value, (int, float, np.integer, np.floating, np.ndarray, jax.Array)):
             raise ValueError(
-                f"{owner}: value must be a real scalar (the monitored metric), got {value!r}"
+                f"{owner}: value must be a real scalar (the monitored metric), got {show(value)}"
             )
         value = jnp.asarray(value)
         real = jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer)

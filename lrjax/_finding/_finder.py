@@ -145,11 +145,14 @@ def find_learning_rate(
     if np.float32(smoothing) == 1:
         raise ValueError(
             f"{OWNER}: smoothing must be < 1 in float32 (the average would never move), "
-            f"got {smoothing!r}"
+            f"got {show(smoothing)}"
         )
     threshold = _number("divergence_threshold", divergence_threshold, _above_one, "> 1")
     if np.float32(threshold) == 1:
-        raise ValueError(f"{OWNER}: divergence_threshold must be > 1 in float32, got {threshold!r}")
+        raise ValueError(
+            f"{OWNER}: divergence_threshold must be > 1 in float32, got "
+            f"{show(threshold)}"
+        )
     progress = check_flag(OWNER, "progress", progress)
 
     functions = {"loss_fn": _loop.Static(loss_fn), "optimizer": _loop.Static(optimizer)}

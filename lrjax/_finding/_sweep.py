@@ -251,7 +251,8 @@ def _grid(learning_rates: Any, hyperparams: Any) -> tuple[list[str], list[tuple]
     for name, values in hyperparams.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(
-                f"{OWNER}: hyperparams' names must be keyword arguments of optimizer, got {name!r}"
+                f"{OWNER}: hyperparams' names must be keyword arguments of optimizer, "
+                f"got {show(name)}"
             )
         axes[name] = _values(f"hyperparams[{name!r}]", values, rate=name == "learning_rate")
     return list(axes), list(itertools.product(*axes.values())), False

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from lrjax import _numerics
+from lrjax._validation import show
 
 
 def grow(d: jax.Array, d_hat: jax.Array, growth_rate: jax.Array) -> jax.Array:
@@ -35,7 +36,7 @@ def check_d0(owner: str, d0: Any) -> Any:
     if callable(d0):
         raise ValueError(
             f"{owner}: d0 must be a number or an array (the initial estimate of D, which "
-            f"the method then raises), got the schedule {d0!r}"
+            f"the method then raises), got the schedule {show(d0)}"
         )
     return d0
 

@@ -34,20 +34,6 @@ LayerOf = Callable[[KeyPath, Any], int]
 # the lowest layers would silently not train.
 
 
-class _ScaledSchedule:
-    """``factor × schedule(step)``: one layer's share of a scheduled rate."""
-
-    def __init__(self, schedule: Callable[[Any], Any], factor: Any):
-        self.schedule, self.factor = schedule, factor
-
-    def __call__(self, step: jax.typing.ArrayLike) -> jax.Array:
-        value = jnp.asarray(self.schedule(step))
-        return value * jnp.asarray(self.factor).astype(value.dtype)
-
-    def __repr__(self) -> str:
-        return f"{self.factor!r} * {self.schedule!r}"
-
-
 def layerwise_decay(
     optimizer: _chain.OptimizerFactory,
     learning_rate: ScalarOrSchedule,
@@ -160,7 +146,7 @@ def _power(decay: Any, exponent: int) -> Any:
 
 def _scaled(learning_rate: Any, factor: Any) -> Any:
     if callable(learning_rate):
-        return _ScaledSchedule(learning_rate, factor)
+        return _hyperparams.ScaledSchedule(learning_rate, factor)
     if isinstance(learning_rate, jax.Array) or isinstance(factor, jax.Array):
         return jnp.asarray(learning_rate) * jnp.asarray(factor)
     return learning_rate * factor
@@ -176,7 +162,7 @@ def _check_underflow(owner: str, learning_rate: Any, decay: Any, num_layers: int
     if rate > 0 and lowest < _numerics.FLOAT32_TINY:
         raise ValueError(
             f"{owner}: the rate of layer 0, learning_rate × decay^num_layers = {lowest:.3g} "
-            f"(decay={decay!r}, num_layers={num_layers}), is below float32's smallest "
+            f"(decay={show(decay)}, num_layers={num_layers}), is below float32's smallest "
             "normal number, so layer 0 would not train; use a decay closer to 1"
         )
 

@@ -11,7 +11,7 @@ import optax
 from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._registry import register_preconditioner
-from lrjax._validation import check_flag, default, is_concrete
+from lrjax._validation import check_flag, default, is_concrete, show
 
 
 class ScaleByMomentumState(NamedTuple):
@@ -200,6 +200,6 @@ def _check_nesterov(owner: str, momentum, dampening, nesterov: Any) -> bool:
     if is_concrete((momentum, dampening)) and not (float(momentum) > 0 and float(dampening) == 0):
         raise ValueError(
             f"{owner}: nesterov requires momentum > 0 and dampening 0, "
-            f"got momentum={momentum!r}, dampening={dampening!r}"
+            f"got momentum={show(momentum)}, dampening={show(dampening)}"
         )
     return nesterov

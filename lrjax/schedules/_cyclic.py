@@ -19,6 +19,7 @@ from lrjax._validation import (
     check_flag,
     check_float,
     check_integer,
+    show,
     unit_half_open,
     unit_open,
 )
@@ -89,8 +90,8 @@ def check_cycle(
     gamma = check_float(owner, "gamma", gamma, unit_half_open, "in (0, 1]")
     if mode != "exp_range" and known(gamma) not in (None, 1.0):
         raise ValueError(
-            f"{owner}: gamma must be 1 unless mode='exp_range' (mode={mode!r} has no gamma), "
-            f"got {gamma!r}"
+            f"{owner}: gamma must be 1 unless mode='exp_range' (mode={show(mode)} has no gamma), "
+            f"got {show(gamma)}"
         )
     return step_size_up, step_size_down, mode, gamma
 
@@ -352,13 +353,13 @@ def _check_rates(max_value: Any, div_factor: Any, final_div_factor: Any) -> None
     if peak / first > FLOAT32_MAX:
         raise ValueError(
             f"one_cycle: div_factor must keep the initial rate max_value / div_factor finite "
-            f"in float32, got {div_factor!r} with max_value={max_value!r}"
+            f"in float32, got {show(div_factor)} with max_value={show(max_value)}"
         )
     if last is not None and peak / first / last > FLOAT32_MAX:
         raise ValueError(
             f"one_cycle: final_div_factor must keep the final rate max_value / (div_factor * "
-            f"final_div_factor) finite in float32, got {final_div_factor!r} with "
-            f"max_value={max_value!r}, div_factor={div_factor!r}"
+            f"final_div_factor) finite in float32, got {show(final_div_factor)} with "
+            f"max_value={show(max_value)}, div_factor={show(div_factor)}"
         )
 
 

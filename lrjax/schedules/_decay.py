@@ -13,6 +13,7 @@ from lrjax._validation import (
     check_integer,
     nonnegative,
     positive,
+    show,
 )
 from lrjax.schedules._schedule import (
     Schedule,
@@ -121,7 +122,7 @@ def exponential_decay(
         if rate is not None and rate > 1:
             raise ValueError(
                 f"{owner}: decay_rate must be <= 1 without an end_value (a growing rate needs "
-                f"end_value as its cap), got {decay_rate!r}"
+                f"end_value as its cap), got {show(decay_rate)}"
             )
     else:
         end_value = check_rate(owner, "end_value", end_value)
@@ -139,7 +140,7 @@ def exponential_decay(
 
 def _check_end_value(given: Any, end: float, init_value: Any, init: float, rate: float) -> None:
     """``exponential_decay``'s end_value is on the side the rate moves to, and in reach."""
-    owner, got = "exponential_decay", f"got {given!r} with init_value={init_value!r}"
+    owner, got = "exponential_decay", f"got {show(given)} with init_value={show(init_value)}"
     if rate <= 1 and end > init:
         raise ValueError(
             f"{owner}: end_value must be <= init_value for a decay_rate <= 1 (a floor above "

@@ -18,6 +18,7 @@ from lrjax._validation import (
     check_integers,
     nonnegative,
     positive,
+    show,
     unit_half_open,
 )
 from lrjax.schedules._schedule import (
@@ -165,7 +166,7 @@ def multistep_decay(
     if init and factor and factor > 1 and math.log(init) + len(milestones) * math.log(factor) > top:
         raise ValueError(
             f"{owner}: gamma must keep init_value * gamma**len(milestones) finite in float32, "
-            f"got {gamma!r} with init_value={init_value!r} and {len(milestones)} milestones"
+            f"got {show(gamma)} with init_value={show(init_value)} and {len(milestones)} milestones"
         )
     return _MultistepDecay(init_value=init_value, milestones=milestones, gamma=gamma)
 

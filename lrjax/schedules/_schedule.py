@@ -215,7 +215,7 @@ def as_step(owner: str, step: Any) -> jax.Array:
         try:
             step = jnp.asarray(step)
         except OverflowError:  # a Python int beyond int64 (under x64), or in a list
-            raise ValueError(f"{owner}: step {step!r} {_beyond(np.int64)}") from None
+            raise ValueError(f"{owner}: step {show(step)} {_beyond(np.int64)}") from None
     if not (jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)):
         raise TypeError(f"{owner}: step must be an integer or float array, got {step.dtype}")
     return step

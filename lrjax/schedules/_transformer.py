@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lrjax._validation import check_choice, check_integer
+from lrjax._validation import check_choice, check_integer, show
 from lrjax.schedules._schedule import (
     Schedule,
     as_float,
@@ -166,7 +166,7 @@ def wsd(
     if not warmup_steps and known(init_value) not in (None, 0.0):
         raise ValueError(
             f"{owner}: init_value must be 0 with warmup_steps=0 (there is no warm-up to start "
-            f"from it), got {init_value!r}"
+            f"from it), got {show(init_value)}"
         )
     return _WSD(
         peak_value=peak_value,
