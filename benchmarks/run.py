@@ -47,7 +47,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=30, help="timed rounds (default 30)")
     parser.add_argument(
-        "--compile-repeats", type=int, default=6, help="compilations per contender, in A B B A order (default 6)"
+        "--compile-repeats",
+        type=int,
+        default=6,
+        help="compilations per contender, in A B B A order (default 6)",
     )
     parser.add_argument(
         "--methods",

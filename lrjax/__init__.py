@@ -23,6 +23,9 @@ from lrjax._finding._finder import find_learning_rate as find_learning_rate
 from lrjax._finding._mup import MupGroupState as MupGroupState
 from lrjax._finding._mup import mup as mup
 from lrjax._finding._mup_multipliers import mup_multipliers as mup_multipliers
+from lrjax._finding._sharpness import sharpness as sharpness
+from lrjax._finding._stability import StabilityResult as StabilityResult
+from lrjax._finding._stability import stability as stability
 from lrjax._finding._sweep import SweepResult as SweepResult
 from lrjax._finding._sweep import sweep as sweep
 from lrjax._hyperparams import HyperparamsState as HyperparamsState
@@ -42,11 +45,11 @@ from lrjax._lr_free._prodigy import ProdigyState as ProdigyState
 from lrjax._lr_free._prodigy import prodigy as prodigy
 from lrjax._lr_free._schedule_free import ScheduleFreeAdamWState as ScheduleFreeAdamWState
 from lrjax._lr_free._schedule_free import ScheduleFreeSGDState as ScheduleFreeSGDState
-from lrjax._lr_free._schedule_free import schedule_free_adamw as schedule_free_adamw
-from lrjax._lr_free._schedule_free import schedule_free_sgd as schedule_free_sgd
+from lrjax._lr_free._schedule_free_adamw import schedule_free_adamw as schedule_free_adamw
 from lrjax._lr_free._schedule_free_eval import (
     schedule_free_eval_params as schedule_free_eval_params,
 )
+from lrjax._lr_free._schedule_free_sgd import schedule_free_sgd as schedule_free_sgd
 from lrjax._methods._adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from lrjax._methods._adadelta import adadelta as adadelta
 from lrjax._methods._adadelta import scale_by_adadelta as scale_by_adadelta
@@ -67,8 +70,5 @@ from lrjax._methods._sgd import ScaleByMomentumState as ScaleByMomentumState
 from lrjax._methods._sgd import scale_by_momentum as scale_by_momentum
 from lrjax._methods._sgd import sgd as sgd
 from lrjax._set import set_hyperparams as set_hyperparams
-from lrjax._finding._sharpness import StabilityResult as StabilityResult
-from lrjax._finding._sharpness import sharpness as sharpness
-from lrjax._finding._sharpness import stability as stability
 
 __version__ = "0.1.0"

@@ -60,7 +60,8 @@ def draw_finder(owner: str, result: Any, ax: Any) -> Any:
     ax = axes(owner, ax)
     rates, losses, smoothed = result.learning_rates, result.losses, result.smoothed_losses
     rows = 2 + sum(rate is not None for rate in result.suggestions.values())
-    limits = _finder_limits(result, rows + (result.divergence_learning_rate is not None))
+    marks = (result.divergence_learning_rate is not None) + (result.stable_rate is not None)
+    limits = _finder_limits(result, rows + marks)
     raw_label, smoothed_label = "loss", "smoothed"
     if limits is not None:
         raw_label += _above(losses, limits[1])
@@ -75,6 +76,9 @@ def draw_finder(owner: str, result: Any, ax: Any) -> Any:
             ax.axvline(rate, color="C3", ls=_SUGGESTION_STYLES[name], lw=1, label=label)
     if result.divergence_learning_rate is not None:
         ax.axvline(result.divergence_learning_rate, color="k", lw=1, alpha=0.5, label="stopped")
+    if result.stable_rate is not None:
+        label = f"2/λ_max: {result.stable_rate:.2g} (stable for GD)"
+        ax.axvline(result.stable_rate, color="C2", ls="-.", lw=1.2, label=label)
     if limits is not None:
         ax.set_ylim(*limits)
     else:

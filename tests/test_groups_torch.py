@@ -4,7 +4,8 @@ torch's ``param_groups`` are ``optax.partition`` of lrjax methods, a decay / no-
 pair is ``mask=``, a hyperparameter torch users set before every step is a schedule, and
 layer-wise decay is :func:`lrjax.layerwise_decay`. Each case runs 200 steps of random
 gradients on a small network-shaped pytree, hyperparameters drawn at random (seeded),
-and compares the parameters with torch's after every step.
+and compares the parameters with torch's after every step (the runners and the
+comparison of ``helpers``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import import_torch
+from helpers import assert_histories_close, import_torch, leaf_names, run_lrjax, run_torch
 
 import lrjax
 from lrjax import schedules
@@ -38,16 +38,8 @@ LAYERS = {"embed": 0, "block_0": 1, "block_1": 2, "head": 3}
 NUM_LAYERS = 3
 
 
-def _name(path) -> str:
-    return "/".join(key.key for key in path)
-
-
 def _names(tree) -> list[str]:
-    return [_name(path) for path, _ in jax.tree_util.tree_leaves_with_path(tree)]
-
-
-def _flat(tree) -> dict[str, np.ndarray]:
-    return {_name(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+    return list(leaf_names(tree))
 
 
 def _decays(path, leaf) -> bool:
@@ -101,61 +93,6 @@ def _adam_hyperparams(seed):
         eps=float(10 ** rng.uniform(-8, -6)),
         wd=float(10 ** rng.uniform(-2, -0.5)),
     )
-
-
-def run_torch(
-    cls, groups, params, gradients, *, before_step=None, scheduler=None, record=None, **defaults
-):
-    """torch's parameters, its groups' rates and ``record(optimizer, tensors)`` at each
-    step; ``groups`` lists (names, options); ``before_step(optimizer, t)`` may change
-    hyperparameters."""
-    tensors = {
-        name: torch.tensor(value, requires_grad=True) for name, value in _flat(params).items()
-    }
-    optimizer = cls(
-        [{"params": [tensors[n] for n in names], **options} for names, options in groups],
-        **defaults,
-    )
-    sched = scheduler(optimizer) if scheduler is not None else None
-    history, rates, recorded = [], [], []
-    for t, grads in enumerate(gradients):
-        if before_step is not None:
-            before_step(optimizer, t)
-        rates.append([group["lr"] for group in optimizer.param_groups])
-        for name, grad in _flat(grads).items():
-            tensors[name].grad = torch.tensor(grad)
-        optimizer.step()
-        if sched is not None:
-            sched.step()
-        history.append({n: t.detach().numpy().copy() for n, t in tensors.items()})
-        recorded.append(record(optimizer, tensors) if record is not None else None)
-    return history, rates, recorded
-
-
-def run_lrjax(tx, params, gradients, inspect=lambda state: None):
-    """lrjax's parameters after each step, and ``inspect(state)`` after each step."""
-    params = jax.tree.map(jnp.asarray, params)
-
-    @jax.jit
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state, inspect(state)
-
-    state = tx.init(params)
-    history, seen = [], []
-    for grads in gradients:
-        params, state, found = step(params, state, grads)
-        history.append(_flat(jax.tree.map(np.asarray, params)))
-        seen.append(found)
-    return history, seen
-
-
-def assert_histories_close(ours, theirs, rtol=1e-5, atol=1e-6):
-    for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        for name in b:
-            np.testing.assert_allclose(
-                a[name], b[name], rtol=rtol, atol=atol, err_msg=f"step {t + 1}, leaf {name}"
-            )
 
 
 def _split(names, keep):
@@ -244,7 +181,7 @@ def test_adam_two_groups_rates_and_introspection(seed):
         assert set(rates) == {"backbone", "head"}
         np.testing.assert_allclose(float(rates["backbone"]), lr_backbone, rtol=1e-7)
         np.testing.assert_allclose(float(rates["head"]), lr_head, rtol=1e-7)
-        for name, rate in _flat(effective).items():
+        for name, rate in leaf_names(effective).items():
             np.testing.assert_allclose(
                 rate, reference[name], rtol=EFFECTIVE_RTOL, err_msg=f"step {t + 1}, leaf {name}"
             )

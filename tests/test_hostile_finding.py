@@ -1,10 +1,13 @@
-"""Hostile inputs to the range test, the sweep and the plots, argument by argument.
+"""Hostile inputs to the range test and the sweep, argument by argument.
 
-The contract (SPEC §1): a wrong value raises ``ValueError`` whose message starts with
-the function the user called and names the argument; a valid value of an unusual kind
+The contract: a wrong value raises ``ValueError`` whose message starts with the
+function the user called and names the argument (and, where ``WHOLE_MESSAGES`` or
+``REFUSED`` lists it, matches the whole message); a valid value of an unusual kind
 (a NumPy scalar, a 0-d array, a JAX scalar, ``np.bool_``) gives exactly the result the
 plain Python value gives; a loss that is NaN or infinite gives a result, never a crash.
-Every call shares one tiny problem, so the range tests and sweeps compile once.
+Every call shares one tiny problem, so the range tests and sweeps compile once (the
+refusals that depend on the data use the quadratic of ``problems``). The plots are in
+``test_hostile_plots``.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import matplotlib
 import numpy as np
 import optax
 import pytest
+from problems import QUADRATIC_START, quadratic_batches, quadratic_loss
+from test_sweep_scale import BATCHES as BATCHES_40
+from test_sweep_scale import held_out, init_fn
 
 import lrjax
-from lrjax import plotting, schedules
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -43,12 +48,19 @@ def close_figures():
     plt.close("all")
 
 
-def assert_refused(call, owner, argument):
+def assert_refused(call, owner, argument, pattern=None):
     with pytest.raises(ValueError, match=f"^{re.escape(owner)}: ") as info:
         call()
     message = str(info.value)
     assert argument in message, message
+    if pattern is not None:
+        assert re.search(pattern, message), message
     return message
+
+
+def whole_message(request, owner):
+    """The pattern ``WHOLE_MESSAGES`` lists for this case of ``owner``, if any."""
+    return WHOLE_MESSAGES.get((owner, request.node.callspec.id))
 
 
 def cases(argument, values):
@@ -156,11 +168,11 @@ FINDER_REFUSED = [
 
 
 @pytest.mark.parametrize(("argument", "value"), FINDER_REFUSED)
-def test_find_learning_rate_refuses(argument, value):
+def test_find_learning_rate_refuses(request, argument, value):
     kwargs = dict(FINDER, **{argument: value})
-    message = assert_refused(
-        lambda: lrjax.find_learning_rate(**kwargs), "find_learning_rate", argument
-    )
+    owner = "find_learning_rate"
+    call = lambda: lrjax.find_learning_rate(**kwargs)
+    message = assert_refused(call, owner, argument, whole_message(request, owner))
     if value is NOT_A_FACTORY.get("lrjax.adam(1e-3)"):
         assert "factory" in message and "lrjax.adam" in message, message
     if value is NOT_A_NUMBER["float32 overflow"]:
@@ -288,11 +300,174 @@ def test_sweep_refuses_in_a_grid(argument, value):
 
 
 @pytest.mark.parametrize(("argument", "value"), SWEEP_REFUSED)
-def test_sweep_refuses(argument, value):
+def test_sweep_refuses(request, argument, value):
     kwargs = dict(SWEEP, **{argument: value})
-    message = assert_refused(lambda: lrjax.sweep(**kwargs), "sweep", argument)
+    message = assert_refused(
+        lambda: lrjax.sweep(**kwargs), "sweep", argument, whole_message(request, "sweep")
+    )
     if isinstance(value, list) and value[-1:] and value[-1] is NOT_A_NUMBER["float32 overflow"]:
         assert "1e+39" in message and "inf" not in message, message  # the value as given
+
+
+# The whole message (a pattern) of some of the cases above, by (function, case id).
+WHOLE_MESSAGES = {
+    ("find_learning_rate", "min_lr=zero"): r"^find_learning_rate: min_lr must be > 0, got 0.0",
+    ("find_learning_rate", "min_lr=subnormal"): (
+        r"^find_learning_rate: min_lr must be at least 1.17"
+    ),
+    ("find_learning_rate", "num_steps=one"): (
+        r"^find_learning_rate: num_steps must be an integer >= 2, got 1"
+    ),
+    ("find_learning_rate", "mode=unknown"): (
+        r"^find_learning_rate: mode must be one of 'exponential', 'linear'"
+    ),
+    ("find_learning_rate", "smoothing=one"): (
+        r"^find_learning_rate: smoothing must be in \[0, 1\), got 1.0"
+    ),
+    ("find_learning_rate", "smoothing=1 in float32"): (
+        r"^find_learning_rate: smoothing must be < 1 in float32"
+    ),
+    ("find_learning_rate", "divergence_threshold=one"): (
+        r"^find_learning_rate: divergence_threshold must be > 1"
+    ),
+    ("find_learning_rate", "progress=int"): (
+        r"^find_learning_rate: progress must be True or False, got 1"
+    ),
+    ("sweep", "learning_rates=empty"): r"^sweep: learning_rates must hold at least one rate",
+    ("sweep", "learning_rates=[0.1, negative]"): (
+        r"^sweep: learning_rates\[1\] must be > 0, got -0.1"
+    ),
+    ("sweep", "learning_rates=scalar"): (
+        r"^sweep: learning_rates must be a list, tuple or 1-D array"
+    ),
+    ("sweep", "num_steps=zero"): r"^sweep: num_steps must be an integer >= 1",
+    ("sweep", "progress=int"): r"^sweep: progress must be True or False",
+    ("sweep", "batches=empty dict"): r"^sweep: stacked batches must hold arrays",
+}
+_IDS = {
+    "find_learning_rate": {case.id for case in FINDER_REFUSED},
+    "sweep": {case.id for case in SWEEP_REFUSED},
+}
+assert all(case in _IDS[owner] for owner, case in WHOLE_MESSAGES), "a whole message has no case"
+
+
+def _finder(**kwargs):
+    """The range test on the quadratic of ``problems`` (100 stacked batches)."""
+    return lrjax.find_learning_rate(
+        quadratic_loss, QUADRATIC_START, quadratic_batches(100), **kwargs
+    )
+
+
+def _sweep(batches=None, **kwargs):
+    """A sweep on the quadratic of ``problems`` (50 stacked batches by default)."""
+    batches = quadratic_batches(50) if batches is None else batches
+    return lrjax.sweep(quadratic_loss, QUADRATIC_START, batches, **kwargs)
+
+
+def _grid(**kwargs):
+    """A sweep on 40 batches of the quadratic, given params unless it has init_fn."""
+    params = None if "init_fn" in kwargs else QUADRATIC_START
+    return lrjax.sweep(quadratic_loss, params, BATCHES_40, **kwargs)
+
+
+# Refusals whose message depends on the other arguments or the data: (call, function,
+# argument, whole-message pattern or None).
+REFUSED = [
+    (
+        lambda: _finder(min_lr=1.0, max_lr=0.5),
+        "find_learning_rate",
+        "max_lr",
+        r"^find_learning_rate: max_lr must be > min_lr=1.0, got 0.5",
+    ),
+    (
+        lambda: _finder(min_lr=1.0, max_lr=1 + 1e-9),
+        "find_learning_rate",
+        "max_lr",
+        r"^find_learning_rate: max_lr .* in float32",
+    ),
+    (
+        lambda: _finder(min_lr=1.0, max_lr=1 + 1e-6),
+        "find_learning_rate",
+        "max_lr",
+        r"^find_learning_rate: max_lr=1.000001 is too close",
+    ),
+    (
+        lambda: _finder(num_steps=500),
+        "find_learning_rate",
+        "num_steps",
+        r"the stacked batches hold 100 steps, fewer than num_steps=500",
+    ),
+    (
+        lambda: _sweep(learning_rates=[True]),
+        "sweep",
+        "learning_rates",
+        r"^sweep: learning_rates\[0\] must be a real number",
+    ),
+    (
+        lambda: _sweep(learning_rates=[1e39]),
+        "sweep",
+        "learning_rates",
+        r"^sweep: learning_rates\[0\] must be finite .*1e\+39$",
+    ),
+    (
+        lambda: _sweep(learning_rates=[0.1], num_steps=99),
+        "sweep",
+        "num_steps",
+        r"hold 50 steps, fewer than num_steps=99",
+    ),
+    (
+        lambda: _sweep(jnp.zeros((0, 20)), learning_rates=[0.1]),
+        "sweep",
+        "batches",
+        r"^sweep: the stacked batches hold 0 steps",
+    ),
+    (
+        lambda: _sweep({"a": jnp.zeros((5, 20)), "b": jnp.zeros((4, 20))}, learning_rates=[0.1]),
+        "sweep",
+        "batches",
+        r"^sweep: .* share their leading",
+    ),
+    (
+        lambda: _sweep((jnp.zeros((5, 20)), jnp.float32(1.0)), learning_rates=[0.1]),
+        "sweep",
+        "batches",
+        r"^sweep: .* needs a leading step axis",
+    ),
+    *[
+        (lambda kwargs=kwargs: _grid(**kwargs), "sweep", argument, None)
+        for kwargs, argument in [
+            (dict(learning_rates=[0.1], hyperparams={"learning_rate": [0.1]}), "hyperparams"),
+            (dict(), "learning_rates and hyperparams"),
+            (dict(hyperparams={}), "hyperparams"),
+            (dict(hyperparams=[0.1]), "hyperparams"),
+            (dict(hyperparams={"learning_rate": []}), "hyperparams['learning_rate']"),
+            (dict(hyperparams={"learning_rate": [-1.0]}), "hyperparams['learning_rate'][0]"),
+            (dict(hyperparams={"momentum": [0.5, "x"]}), "hyperparams['momentum'][1]"),
+            (dict(hyperparams={"momentum": [np.inf]}), "hyperparams['momentum'][0]"),
+            (dict(hyperparams={"not a name": [1.0]}), "hyperparams"),
+            (dict(hyperparams={"nesterov_rate": [1.0]}), "optimizer"),
+            (dict(learning_rates=[0.1], init_fn=init_fn), "seeds"),
+            (dict(learning_rates=[0.1], init_fn=init_fn, seeds=[0, 0]), "seeds"),
+            (dict(learning_rates=[0.1], init_fn=init_fn, seeds=[-1]), "seeds[0]"),
+            (dict(learning_rates=[0.1], init_fn=init_fn, seeds=[0.5]), "seeds[0]"),
+            (dict(learning_rates=[0.1], init_fn=init_fn, seeds=[]), "seeds"),
+            (dict(learning_rates=[0.1], init_fn=3, seeds=[0]), "init_fn"),
+            (dict(learning_rates=[0.1], eval_fn="x"), "eval_fn"),
+            (dict(learning_rates=[0.1], eval_fn=held_out, eval_every=0), "eval_every"),
+            (dict(learning_rates=[0.1], eval_fn=lambda p: p), "eval_fn"),
+            (dict(learning_rates=[0.1], batch_size=2.0), "batch_size"),
+        ]
+    ],
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "owner", "argument", "pattern"),
+    REFUSED,
+    ids=[f"{owner}-{argument}-{i}" for i, (_, owner, argument, _) in enumerate(REFUSED)],
+)
+def test_refused_in_context(call, owner, argument, pattern):
+    assert_refused(call, owner, argument, pattern)
 
 
 def test_sweep_refuses_mismatched_iterable_batches():
@@ -301,14 +476,14 @@ def test_sweep_refuses_mismatched_iterable_batches():
     assert_refused(call, "sweep", "batches")
 
 
-ROUNDED = [float(np.float32(r)) for r in (0.1, 0.5)]  # what float32 rates were given as
 SWEEP_ACCEPTED = [
     ("learning_rates", (0.1, 0.5), [0.1, 0.5]),
     ("learning_rates", np.array([0.1, 0.5]), [0.1, 0.5]),
     ("learning_rates", [np.float64(0.1), 1], [0.1, 1.0]),
-    ("learning_rates", np.array([0.1, 0.5], np.float32), ROUNDED),
-    ("learning_rates", jnp.array([0.1, 0.5]), ROUNDED),
-    ("learning_rates", [jnp.asarray(0.1), np.array(0.5)], [float(np.float32(0.1)), 0.5]),
+    # float32 rates as the shortest decimals that are the same float32 values
+    ("learning_rates", np.array([0.1, 0.5], np.float32), [0.1, 0.5]),
+    ("learning_rates", jnp.array([0.1, 0.5]), [0.1, 0.5]),
+    ("learning_rates", [jnp.asarray(0.1), np.array(0.5)], [0.1, 0.5]),
     ("num_steps", np.int64(10), None),
     ("num_steps", 10, None),
     ("progress", np.bool_(False), False),
@@ -356,83 +531,3 @@ def test_defaulted_arguments_are_keyword_only():
         lrjax.find_learning_rate(loss, PARAMS, BATCHES, lrjax.sgd, 1e-7)  # type: ignore[misc]
     with pytest.raises(TypeError, match="positional argument"):
         lrjax.sweep(loss, PARAMS, BATCHES, lrjax.sgd, [0.1])  # type: ignore[misc]
-
-
-# ------------------------------------------------------------------ the plots
-
-
-@pytest.fixture(scope="module")
-def results():
-    return lrjax.find_learning_rate(**FINDER), lrjax.sweep(**SWEEP)
-
-
-NOT_AXES = {"str": "ax", "int": 1, "bool": True, "list": [None], "figure": "figure"}
-NOT_AXES["grid"] = "grid"  # built when the case runs (a figure per case)
-NOT_A_KIND = {"unknown": "table", "None": None, "int": 1, "bool": True, "list": ["curves"]}
-NOT_A_RESULT = {"None": None, "str": "result", "dict": {}, "array": np.ones(3)}
-NOT_SCHEDULES = {"None": None, "str": "cosine", "int": 3, "empty list": [], "empty dict": {}}
-NOT_SCHEDULES.update({"list of None": [None], "dict of int": {"a": 3}})
-NOT_SCHEDULES.update({"optimizer": lrjax.sgd(0.1), "factory": lrjax.sgd})
-NOT_SCHEDULES["vector"] = lambda step: jnp.ones(3) * step.astype(jnp.float32)
-NOT_SCHEDULES["complex"] = lambda step: step.astype(jnp.complex64)
-NOT_HISTORIES = {"None": None, "str": "rates", "int": 3, "empty list": [], "empty dict": {}}
-NOT_HISTORIES.update({"empty history": {"a": []}, "str leaves": [{"w": "x"}]})
-NOT_HISTORIES.update({"no step axis": {"a": jnp.float32(1.0)}})
-NOT_HISTORIES["ragged"] = [{"w": jnp.ones(2)}, {"w": jnp.ones(3)}]
-NOT_HISTORIES["complex"] = [{"w": jnp.ones(2, jnp.complex64)}]
-NOT_QUANTILES = NOT_A_NUMBER | {"reversed": (0.9, 0.1), "one": (0.1,), "three": (0.1, 0.5, 0.9)}
-NOT_QUANTILES.update({"nan": (np.nan, 0.9), "negative": (-0.1, 0.9), "above 1": (0.1, 1.5)})
-NOT_QUANTILES.update({"bool": (True, 0.9), "overflow": (0.1, 1e39)})
-RATE_HISTORY = [{"w": jnp.full(3, 0.1)}, {"w": jnp.full(3, 0.2)}]
-
-
-def plot_cases():
-    """Every argument of every plot: (owner, call of (results, value), argument, values)."""
-    p, s, h = plotting, schedules.constant(0.1), RATE_HISTORY
-    table = [
-        ("plot_finder", lambda r, x: p.plot_finder(x), "result", NOT_A_RESULT),
-        ("plot_finder", lambda r, x: p.plot_finder(r[1]), "result", {"sweep": 0}),
-        ("plot_finder", lambda r, x: p.plot_finder(r[0], ax=x), "ax", NOT_AXES),
-        ("plot_sweep", lambda r, x: p.plot_sweep(x), "result", NOT_A_RESULT),
-        ("plot_sweep", lambda r, x: p.plot_sweep(r[0]), "result", {"finder": 0}),
-        ("plot_sweep", lambda r, x: p.plot_sweep(r[1], ax=x), "ax", NOT_AXES),
-        ("plot_sweep", lambda r, x: p.plot_sweep(r[1], kind=x), "kind", NOT_A_KIND),
-        ("FinderResult.plot", lambda r, x: r[0].plot(ax=x), "ax", NOT_AXES),
-        ("SweepResult.plot", lambda r, x: r[1].plot(ax=x), "ax", NOT_AXES),
-        ("SweepResult.plot", lambda r, x: r[1].plot(kind=x), "kind", NOT_A_KIND),
-        ("plot_schedules", lambda r, x: p.plot_schedules(x, 10), "schedules", NOT_SCHEDULES),
-        ("plot_schedules", lambda r, x: p.plot_schedules(s, x), "num_steps", NOT_AN_INTEGER),
-        ("plot_schedules", lambda r, x: p.plot_schedules(s, 10, log=x), "log", NOT_A_FLAG),
-        ("plot_schedules", lambda r, x: p.plot_schedules(s, 10, legend=x), "legend", NOT_A_FLAG),
-        ("plot_schedules", lambda r, x: p.plot_schedules(s, 10, ax=x), "ax", NOT_AXES),
-    ]
-    rates = "plot_effective_rates"
-    table.append((rates, lambda r, x: p.plot_effective_rates(x), "histories", NOT_HISTORIES))
-    table.append((rates, lambda r, x: p.plot_effective_rates(h, ax=x), "ax", NOT_AXES))
-    table.append(
-        (rates, lambda r, x: p.plot_effective_rates(h, quantiles=x), "quantiles", NOT_QUANTILES)
-    )
-    return [
-        pytest.param(call, owner, argument, value, id=f"{owner}-{argument}={key}")
-        for owner, call, argument, values in table
-        for key, value in values.items()
-    ]
-
-
-@pytest.mark.parametrize(("call", "owner", "argument", "value"), plot_cases())
-def test_plots_refuse(results, call, owner, argument, value):
-    if argument == "ax" and value in ("figure", "grid"):
-        value = plt.figure() if value == "figure" else plt.subplots(1, 2)[1]
-    assert_refused(lambda: call(results, value), owner, argument)
-
-
-def test_plots_accept_unusual_kinds(results):
-    finder, swept = results
-    _, ax = plt.subplots()
-    drawn = plotting.plot_schedules(schedules.constant(0.1), np.int64(10), log=np.bool_(True))
-    np.testing.assert_allclose(drawn.lines[0].get_ydata(), np.full(10, 0.1))
-    assert plotting.plot_finder(finder, ax=ax) is ax
-    assert swept.plot(kind=np.str_("final")).get_xscale() == "log"
-    for quantiles in ([0.25, 0.75], np.array([0.25, 0.75]), (0, 1)):
-        line = plotting.plot_effective_rates(RATE_HISTORY, quantiles=quantiles).lines[0]
-        np.testing.assert_allclose(line.get_ydata(), [0.1, 0.2], rtol=1e-6)

@@ -139,7 +139,7 @@ def test_a_rate_100x_too_small_recovers(fixed, adaptive):
     assert learned > 10 * float(lrjax.current_learning_rate(fixed().init({"w": jnp.zeros(1)})))
 
 
-def test_state_jit_vmap_and_invalid_arguments():
+def test_state_jit_and_vmap():
     tx = lrjax.adam_hd()
     params = {k: jnp.ones(s) for k, s in SHAPES.items()}
     state = tx.init(params)
@@ -157,10 +157,6 @@ def test_state_jit_vmap_and_invalid_arguments():
         assert float(got) == pytest.approx(
             float(run_scan(lrjax.sgd_hd(float(a), hyper_lr=1e-3))), rel=1e-6
         )
-    with pytest.raises(ValueError, match="sgd_hd: hyper_lr must be finite and >= 0"):
-        lrjax.sgd_hd(hyper_lr=-1.0)
-    with pytest.raises(ValueError, match="learning_rate must be a number or an array"):
-        lrjax.hypergradient(optax.identity(), lambda t: 0.1, 1e-3)
 
 
 def run_scan(tx):

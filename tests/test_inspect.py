@@ -1,4 +1,4 @@
-"""current_learning_rate and effective_learning_rates (SPEC §3, Introspection)."""
+"""Introspection: current_learning_rate and effective_learning_rates."""
 
 from __future__ import annotations
 

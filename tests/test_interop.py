@@ -1,4 +1,4 @@
-"""optax's own tools on lrjax states (SPEC §1): tree utilities, wrappers, bf16, x64."""
+"""optax's own tools on lrjax states: tree utilities, wrappers, bf16, x64."""
 
 from __future__ import annotations
 

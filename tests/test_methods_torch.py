@@ -2,16 +2,15 @@
 
 Every method and option is run for 200+ steps of random gradients on a pytree of several
 shapes, with hyperparameters drawn at random (seeded), and compared with torch after
-every step.
+every step (the runners and the comparison of ``helpers``).
 """
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import import_torch
+from helpers import assert_histories_close, import_torch, run_lrjax, run_torch
 
 import lrjax
 from lrjax import schedules
@@ -144,43 +143,10 @@ def _initial_params(seed: int) -> dict[str, np.ndarray]:
     return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in SHAPES.items()}
 
 
-def run_torch(method, kwargs, params, gradients, scheduler=None):
-    tensors = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
-    optimizer = getattr(torch.optim, TORCH_CLASSES[method])(list(tensors.values()), **kwargs)
-    sched = scheduler(optimizer) if scheduler is not None else None
-    history = []
-    for grads in gradients:
-        for name, tensor in tensors.items():
-            tensor.grad = torch.tensor(grads[name])
-        optimizer.step()
-        if sched is not None:
-            sched.step()
-        history.append({name: t.detach().numpy().copy() for name, t in tensors.items()})
-    return history
-
-
-def run_lrjax(tx, params, gradients):
-    params = jax.tree.map(jnp.asarray, params)
-    state = tx.init(params)
-
-    @jax.jit
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return jax.tree.map(jnp.add, params, updates), state
-
-    history = []
-    for grads in gradients:
-        params, state = step(params, state, grads)
-        history.append(jax.tree.map(np.asarray, params))
-    return history
-
-
-def assert_histories_close(ours, theirs, rtol=1e-5, atol=1e-6):
-    for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        for name in SHAPES:
-            np.testing.assert_allclose(
-                a[name], b[name], rtol=rtol, atol=atol, err_msg=f"step {t + 1}, leaf {name}"
-            )
+def run_method(method, kwargs, params, gradients, scheduler=None):
+    """torch's parameters after each step of ``torch.optim.<method>`` (one group)."""
+    cls = getattr(torch.optim, TORCH_CLASSES[method])
+    return run_torch(cls, [(list(SHAPES), {})], params, gradients, scheduler=scheduler, **kwargs)[0]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -188,8 +154,8 @@ def assert_histories_close(ours, theirs, rtol=1e-5, atol=1e-6):
 def test_matches_torch(method, options, seed):
     ours, theirs = _draw(method, options, seed)
     params, gradients = _initial_params(seed), _gradients(seed, NUM_STEPS)
-    expected = run_torch(method, theirs, params, gradients)
-    actual = run_lrjax(getattr(lrjax, method)(**ours), params, gradients)
+    expected = run_method(method, theirs, params, gradients)
+    actual, _ = run_lrjax(getattr(lrjax, method)(**ours), params, gradients)
     assert_histories_close(actual, expected)
 
 
@@ -225,6 +191,6 @@ def test_schedule_matches_torch_scheduler(method, name):
     make_ours, make_theirs = SCHEDULES[name]
     ours["learning_rate"] = make_ours(ours["learning_rate"])
     params, gradients = _initial_params(7), _gradients(7, NUM_STEPS)
-    expected = run_torch(method, theirs, params, gradients, scheduler=make_theirs)
-    actual = run_lrjax(getattr(lrjax, method)(**ours), params, gradients)
+    expected = run_method(method, theirs, params, gradients, scheduler=make_theirs)
+    actual, _ = run_lrjax(getattr(lrjax, method)(**ours), params, gradients)
     assert_histories_close(actual, expected)

@@ -1,4 +1,4 @@
-"""μP (SPEC §13): the multipliers and decays of the authors' package ``mup`` 1.0.0,
+"""μP: the multipliers and decays of the authors' package ``mup`` 1.0.0,
 parameter by parameter, and the optimizer built from them: training, introspection,
 jit, flax nnx and bad arguments."""
 

@@ -4,7 +4,9 @@ Both sides train the same smooth problem, a separable quadratic whose gradient e
 computes from its own current parameters (``mask · c · (x − t)``: the same IEEE operations
 on both sides; ``mask`` zeroes chosen gradients). Parameters start in [0.5, 1.5] and move
 towards targets in [2, 4]: they stay away from 0, so an elementwise relative error means
-what it says. The curvatures differ by 3000x across the leaves.
+what it says (``helpers.relative_error``; where the reference's value is exactly 0,
+only an exact 0 passes). The curvatures differ by 3000x across the leaves. Bad arguments
+are swept in ``test_hostile_lr_free``.
 
 Compiling is most of the cost of these tests, so each compiled run (one ``lax.scan`` of
 the whole training) serves every optimizer of its structure: the float hyperparameters
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import import_reference, import_torch
+from helpers import import_reference, import_torch, relative_error
 
 import lrjax
 from lrjax import ProdigyState, prodigy, schedules
@@ -274,21 +276,11 @@ def reference_run(name: str):
     return run_reference(run, rates=rates)
 
 
-def relative_error(ours: dict, theirs: dict, steps=slice(None)) -> float:
-    """The largest elementwise relative error over the steps and the leaves (where the
-    reference's value is 0, the absolute error)."""
-    errors = []
-    for k in ours:
-        a, b = ours[k][steps], theirs[k][steps]
-        errors.append(np.max(np.abs(a - b) / np.where(b == 0, 1.0, np.abs(b))))
-    return float(max(errors))
-
-
 def assert_parity(ours: dict, theirs: dict, rtol: float, steps=slice(None), d_rtol=None):
     """Parameters, d and the step size applied (the reference's dlr) every step; k equal."""
-    assert relative_error(ours["params"], theirs["params"], steps) <= rtol
+    assert relative_error(ours["params"], theirs["params"], steps=steps) <= rtol
     scalars = lambda h: {"d": h["d"], "step_size": h["step_size"]}
-    assert relative_error(scalars(ours), scalars(theirs), steps) <= (d_rtol or rtol)
+    assert relative_error(scalars(ours), scalars(theirs), steps=steps) <= (d_rtol or rtol)
     np.testing.assert_array_equal(ours["k"][steps], theirs["k"][steps])
 
 
@@ -307,7 +299,7 @@ def test_schedule_starting_at_zero_skips_the_first_step():
 
 @pytest.mark.parametrize("name", ["defaults", "random_0", "decoupled_decay"])
 def test_float32_matches_reference(name):
-    """rtol 1e-6 over the first 10 steps and 1e-4 over 200 (SPEC §9).
+    """rtol 1e-6 over the first 10 steps and 1e-4 over 200.
 
     D is measured from x₀ − x, which in the first steps is a few ulps of x: a parameter
     one ulp apart moves d by ~1e-5, so d and the step size are held to 1e-4.
@@ -353,7 +345,7 @@ def test_zero_gradients_match_reference(name):
     # noise, which it becomes near the minimum: over 50 steps, 10 in float32).
     assert relative_error(actual["exp_avg_sq"], expected["exp_avg_sq"]) <= rtol
     steps = slice(0, 50 if rtol < 1e-6 else 10)
-    assert relative_error(actual["exp_avg"], expected["exp_avg"], steps) <= rtol
+    assert relative_error(actual["exp_avg"], expected["exp_avg"], steps=steps) <= rtol
     group = optimizer.param_groups[0]
     assert float(state.d_numerator) == pytest.approx(group["d_numerator"], rel=rtol)
 
@@ -427,36 +419,7 @@ def test_one_compiled_run_serves_other_values_and_set_hyperparams():
         lrjax.set_hyperparams(state, momentum=0.9)
 
 
-# ------------------------------------------------------------------------- bad input
-
-BAD = [
-    (dict(learning_rate=-1.0), "prodigy: learning_rate must be finite and >= 0, got -1.0"),
-    (dict(learning_rate=float("nan")), "prodigy: learning_rate must be finite in float32"),
-    (dict(b1=1.0), r"prodigy: b1 must be in \[0, 1\), got 1.0"),
-    (dict(b2=True), "prodigy: b2 must be a real number"),
-    (dict(b3=-0.1), r"prodigy: b3 must be in \[0, 1\), got -0.1"),
-    (dict(b3="0.5"), "prodigy: b3 must be a real number"),
-    (dict(eps=None), "prodigy: eps must be a real number >= 0, got None"),
-    (dict(eps=-1e-8), "prodigy: eps must be finite and >= 0"),
-    (dict(weight_decay=[0.1]), "prodigy: weight_decay must be a real number"),
-    (dict(d0=0.0), "prodigy: d0 must be finite and > 0, got 0.0"),
-    (dict(d0=float("inf")), "prodigy: d0 must be finite in float32"),
-    (dict(d_coef=-1.0), "prodigy: d_coef must be finite and > 0"),
-    (dict(growth_rate=0.5), "prodigy: growth_rate must be inf or finite and >= 1, got 0.5"),
-    (dict(growth_rate=float("nan")), "prodigy: growth_rate must be finite in float32"),
-    (dict(slice_p=0), "prodigy: slice_p must be an integer >= 1, got 0"),
-    (dict(slice_p=2.0), "prodigy: slice_p must be a concrete integer >= 1, got 2.0"),
-    (dict(slice_p=True), "prodigy: slice_p must be a concrete integer"),
-    (dict(decouple="yes"), "prodigy: decouple must be True or False, got 'yes'"),
-    (dict(use_bias_correction=1), "prodigy: use_bias_correction must be True or False"),
-    (dict(safeguard_warmup=None), "prodigy: safeguard_warmup must be True or False"),
-]
-
-
-@pytest.mark.parametrize(("kwargs", "message"), BAD, ids=lambda x: str(x))
-def test_bad_hyperparameters_raise(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        prodigy(**kwargs)
+# ------------------------------------------------------------------------- bad calls
 
 
 def test_keyword_only_and_params_needed():

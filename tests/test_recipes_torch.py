@@ -5,7 +5,7 @@ torch's ``OneCycleLR`` and ``CyclicLR`` cycle the optimizer's ``momentum`` (SGD)
 the same recipe as two schedules: ``lrjax.sgd(one_cycle(lr, T),
 momentum=one_cycle_momentum(T))``. Each recipe runs 200 steps of random gradients with
 hyperparameters drawn at random (seeded), and the parameters are compared with torch's
-after every step (the runners of ``test_methods_torch``).
+after every step (the runners of ``helpers``, on the problem of ``test_methods_torch``).
 
 Tolerance: rtol 1e-5 of each leaf's scale along the run (the largest magnitude torch's
 parameter reaches), not of each element. The gradients are random, so a parameter
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import import_torch
-from test_methods_torch import SHAPES, _gradients, _initial_params, run_lrjax, run_torch
+from helpers import assert_histories_close, import_torch, run_lrjax
+from test_methods_torch import SHAPES, _gradients, _initial_params, run_method
 
 import lrjax
 from lrjax import schedules
@@ -36,15 +36,8 @@ RTOL = 1e-5
 def assert_runs_close(ours: list[dict], theirs: list[dict], rtol: float = RTOL) -> None:
     """Every step's parameters within ``rtol`` of each leaf's scale along torch's run."""
     scale = {name: max(float(np.max(np.abs(step[name]))) for step in theirs) for name in SHAPES}
-    for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        for name in SHAPES:
-            np.testing.assert_allclose(
-                a[name],
-                b[name],
-                rtol=rtol,
-                atol=rtol * scale[name],
-                err_msg=f"step {t + 1}, leaf {name}",
-            )
+    atol = {name: rtol * scale[name] for name in SHAPES}
+    assert_histories_close(ours, theirs, rtol=rtol, atol=atol)
 
 
 def _draw(seed: int) -> dict:
@@ -96,8 +89,8 @@ def _one_cycle_run(method: str, variant: tuple, seed: int, cycled: bool = True):
         )
 
     params, gradients = _problem(seed)
-    expected = run_torch(method, theirs, params, gradients, scheduler=scheduler)
-    return run_lrjax(ours, params, gradients), expected
+    expected = run_method(method, theirs, params, gradients, scheduler=scheduler)
+    return run_lrjax(ours, params, gradients)[0], expected
 
 
 @pytest.mark.parametrize("variant", ONE_CYCLE, ids=lambda v: f"{v[1]}-three_phase={v[0]}")
@@ -153,8 +146,8 @@ def test_cyclic_with_cycled_momentum_matches_torch(case):
         )
 
     params, gradients = _problem(seed)
-    expected = run_torch("sgd", dict(lr=lr, momentum=top), params, gradients, scheduler)
-    assert_runs_close(run_lrjax(tx, params, gradients), expected)
+    expected = run_method("sgd", dict(lr=lr, momentum=top), params, gradients, scheduler)
+    assert_runs_close(run_lrjax(tx, params, gradients)[0], expected)
 
 
 def test_cyclic_with_cycled_beta1_matches_torch_adam():
@@ -180,5 +173,5 @@ def test_cyclic_with_cycled_beta1_matches_torch_adam():
         )
 
     params, gradients = _problem(30)
-    expected = run_torch("adam", dict(lr=lr), params, gradients, scheduler)
-    assert_runs_close(run_lrjax(tx, params, gradients), expected)
+    expected = run_method("adam", dict(lr=lr), params, gradients, scheduler)
+    assert_runs_close(run_lrjax(tx, params, gradients)[0], expected)

@@ -1,4 +1,4 @@
-"""Optimizer state follows the parameters' sharding (SPEC §7), on 8 fake CPU devices.
+"""Optimizer state follows the parameters' sharding, on 8 fake CPU devices.
 
 The devices must be configured before JAX starts, so the checks run in a subprocess
 (``sharding_check.py``). It checks every method, so it is one test: split per method,

@@ -55,6 +55,7 @@ def test_best_rate_is_the_fastest_stable_one():
     ],
     ids=["sgd", "adam", "adam_warmup_cosine", "rmsprop_one_cycle"],
 )
+@pytest.mark.filterwarnings("ignore:sweep\\: the best .* value of the grid:UserWarning")
 def test_each_run_equals_its_separate_run(optimizer):
     """vmap over the rate changes nothing: any factory, any schedule built from it."""
     batches = quadratic_batches(100)
@@ -110,43 +111,11 @@ def test_iterable_batches_and_progress_give_the_same_result():
     np.testing.assert_allclose(shorter.losses, stacked.losses[:, :25], rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        (dict(learning_rates=[]), r"^sweep: learning_rates must hold at least one rate"),
-        (dict(learning_rates=[0.1, -0.1]), r"^sweep: learning_rates\[1\] must be > 0, got -0.1"),
-        (dict(learning_rates=[True]), r"^sweep: learning_rates\[0\] must be a real number"),
-        (dict(learning_rates=[1e39]), r"^sweep: learning_rates\[0\] must be finite .*1e\+39$"),
-        (dict(learning_rates=0.1), r"^sweep: learning_rates must be a list, tuple or 1-D array"),
-        (dict(learning_rates=[0.1], num_steps=0), r"^sweep: num_steps must be an integer >= 1"),
-        (dict(learning_rates=[0.1], num_steps=99), r"hold 50 steps, fewer than num_steps=99"),
-        (dict(learning_rates=[0.1], progress=1), r"^sweep: progress must be True or False"),
-    ],
-)
-def test_invalid_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        lrjax.sweep(quadratic_loss, QUADRATIC_START, quadratic_batches(50), **kwargs)
-
-
 def test_an_iterable_needs_num_steps():
     with pytest.raises(ValueError, match="num_steps is required when batches is an iterable"):
         lrjax.sweep(
             quadratic_loss, QUADRATIC_START, list(quadratic_batches(5)), learning_rates=[0.1]
         )
-
-
-@pytest.mark.parametrize(
-    ("batches", "message"),
-    [
-        (jnp.zeros((0, 20)), r"^sweep: the stacked batches hold 0 steps"),
-        ({"a": jnp.zeros((5, 20)), "b": jnp.zeros((4, 20))}, r"^sweep: .* share their leading"),
-        ((jnp.zeros((5, 20)), jnp.float32(1.0)), r"^sweep: .* needs a leading step axis"),
-        ({}, r"^sweep: stacked batches must hold arrays"),
-    ],
-)
-def test_degenerate_stacked_batches(batches, message):
-    with pytest.raises(ValueError, match=message):
-        lrjax.sweep(quadratic_loss, QUADRATIC_START, batches, learning_rates=[0.1])
 
 
 def test_iterable_batches_must_stack():
@@ -159,10 +128,16 @@ def test_iterable_batches_must_stack():
 
 def test_rates_given_as_float32_are_reported_as_given():
     rates = np.asarray([0.01, 0.1, 0.15], np.float32)
-    result = lrjax.sweep(quadratic_loss, QUADRATIC_START, jnp.zeros((20, 20)), learning_rates=rates)
+    with pytest.warns(UserWarning, match="the best learning_rate, 0.15, is the highest"):
+        result = lrjax.sweep(
+            quadratic_loss, QUADRATIC_START, jnp.zeros((20, 20)), learning_rates=rates
+        )
     assert result.learning_rates.dtype == np.float64
-    np.testing.assert_array_equal(result.learning_rates, rates)
-    assert result.best_learning_rate == float(rates[2]) and result.best_learning_rate in rates
+    # The same float32 values, each as the shortest decimal that is it: 0.01, not
+    # 0.009999999776482582.
+    np.testing.assert_array_equal(result.learning_rates.astype(np.float32), rates)
+    assert list(result.learning_rates) == [0.01, 0.1, 0.15]
+    assert result.best_learning_rate == 0.15 and np.float32(result.best_learning_rate) in rates
 
 
 def test_a_nan_in_a_batch_is_reported_not_hidden():

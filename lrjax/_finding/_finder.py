@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,7 @@ import optax
 from lrjax import _chain, _numerics
 from lrjax._finding import _loop
 from lrjax._finding._results import FinderResult
+from lrjax._finding._sharpness import sharpness
 from lrjax._methods._sgd import sgd
 from lrjax._validation import (
     Condition,
@@ -43,6 +46,7 @@ def find_learning_rate(
     smoothing: float = 0.98,
     divergence_threshold: float = 4.0,
     progress: bool = False,
+    stable_rate: bool = False,
 ) -> FinderResult:
     """The learning-rate range test (Smith, 2017): the rate grows until the loss diverges.
 
@@ -98,6 +102,12 @@ def find_learning_rate(
       divergence_threshold: the stop factor (> 1 in float32).
       progress: show a progress bar (iterable batches only; needs tqdm).
 
+    With ``stable_rate=True`` the result also holds the sharpness ``λ_max`` of the loss
+    at ``params`` on the first batch (:func:`lrjax.sharpness`, 20 Lanczos steps of
+    Hessian-vector products) and ``2/λ_max``, the largest rate at which gradient descent
+    is stable on the local quadratic model, which ``.plot()`` marks; with momentum μ the
+    limit is ``2(1 + μ)/λ_max``, for Adam see :func:`lrjax.stability`.
+
     Returns:
       A :class:`FinderResult`.
 
@@ -150,15 +160,16 @@ def find_learning_rate(
     threshold = _number("divergence_threshold", divergence_threshold, _above_one, "> 1")
     if np.float32(threshold) == 1:
         raise ValueError(
-            f"{OWNER}: divergence_threshold must be > 1 in float32, got "
-            f"{show(threshold)}"
+            f"{OWNER}: divergence_threshold must be > 1 in float32, got {show(threshold)}"
         )
     progress = check_flag(OWNER, "progress", progress)
+    stable_rate = check_flag(OWNER, "stable_rate", stable_rate)
 
     functions = {"loss_fn": _loop.Static(loss_fn), "optimizer": _loop.Static(optimizer)}
     settings = (jnp.asarray(rates), jnp.float32(smoothing), jnp.float32(threshold))
     if _loop.is_stacked(batches):
         batches, _ = _loop.take(OWNER, batches, num_steps)
+        first = jax.tree.map(lambda b: b[0], batches)
         (losses, smoothed, ran), done = _scan(params, batches, *settings, **functions)
         executed = int(np.sum(np.asarray(ran)))
         stopped = executed - 1 if bool(done) else None
@@ -166,12 +177,19 @@ def find_learning_rate(
         smoothed = np.asarray(smoothed, np.float64)[:executed]
     else:
         iterator = _loop.iterator(OWNER, batches)
+        first = next(iterator, None)
+        iterator = itertools.chain([] if first is None else [first], iterator)
         bar = _loop.progress_bar(OWNER, num_steps, progress, "range test")
         try:
             losses, smoothed, stopped = _run_loop(params, iterator, settings, functions, bar)
         finally:
             bar.close()
-    return _result(rates.astype(np.float64), losses, smoothed, stopped)
+    result = _result(rates.astype(np.float64), losses, smoothed, stopped)
+    if stable_rate and first is not None:
+        curvature = float(sharpness(loss_fn, params, first))
+        largest = 2 / curvature if curvature > 0 else None
+        result = dataclasses.replace(result, sharpness=curvature, stable_rate=largest)
+    return result
 
 
 def _number(name: str, value: Any, condition: Condition, requirement: str) -> float:

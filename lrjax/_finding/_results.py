@@ -28,6 +28,11 @@ class FinderResult:
       diverged: whether the test stopped because the loss diverged (or was not finite).
       divergence_step: the step at which it stopped, or None.
       divergence_learning_rate: the rate of that step, or None.
+      sharpness: with ``stable_rate=True``, ``λ_max`` of the Hessian of the loss at the
+        initial parameters on the first batch (:func:`lrjax.sharpness`), else None.
+      stable_rate: ``2 / sharpness``, the largest rate at which gradient descent is
+        stable on the local quadratic model (None without ``stable_rate=True``, or for a
+        ``λ_max <= 0``).
     """
 
     learning_rates: np.ndarray
@@ -38,6 +43,8 @@ class FinderResult:
     diverged: bool
     divergence_step: int | None
     divergence_learning_rate: float | None
+    sharpness: float | None = None
+    stable_rate: float | None = None
 
     def plot(self, *, ax: Any = None) -> Any:
         """Loss against rate (log scale), suggestions marked; returns the axes.
@@ -169,9 +176,9 @@ def result(
 def _at_edge(grid: list[dict[str, float]], best: dict[str, float] | None) -> dict[str, str]:
     """The hyperparameters whose best value is the lowest or the highest of the three or
     more values swept: the best may lie beyond the grid."""
-    edges = {}
-    for name in best or {}:
+    edges: dict[str, str] = {}
+    for name, value in (best or {}).items():
         values = sorted({config[name] for config in grid})
-        if len(values) >= 3 and best[name] in (values[0], values[-1]):
-            edges[name] = "lowest" if best[name] == values[0] else "highest"
+        if len(values) >= 3 and value in (values[0], values[-1]):
+            edges[name] = "lowest" if value == values[0] else "highest"
     return edges

@@ -222,8 +222,9 @@ def sweep(
         num_seeds=len(seeds) if seeds else 0,
     )
     for name, end in swept.at_edge.items():
+        value = (swept.best or {})[name]
         warnings.warn(
-            f"{OWNER}: the best {name}, {swept.best[name]!r}, is the {end} value of the grid; "
+            f"{OWNER}: the best {name}, {value!r}, is the {end} value of the grid; "
             "the best may lie beyond it: extend the grid that way",
             UserWarning,
             stacklevel=2,
@@ -269,11 +270,12 @@ def _values(name: str, values: Any, *, rate: bool) -> list[float]:
     if not checked:
         what = "rate" if rate else "value"
         raise ValueError(f"{OWNER}: {name} must hold at least one {what}, got an empty one")
-    given = [float(value) for value in checked]
-    dtype = getattr(values, "dtype", None)
-    if dtype is not None and np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize < 8:
-        # As given: the shortest decimal that is the same float32 (0.01, not 0.0099999997).
-        given = [float(str(np.asarray(value, dtype)[()])) for value in given]
+    # As given: a float32 (or narrower) value as the shortest decimal that is the same
+    # float32, 0.01 and not 0.009999999776482582.
+    dtypes = [getattr(values, "dtype", None)] * len(checked)
+    if not hasattr(values, "dtype"):
+        dtypes = [getattr(value, "dtype", None) for value in values]
+    given = [_as_given(float(value), dtype) for value, dtype in zip(checked, dtypes, strict=True)]
     for i, value in enumerate(given):
         if rate and value < _numerics.FLOAT32_TINY:
             raise ValueError(
@@ -282,6 +284,12 @@ def _values(name: str, values: Any, *, rate: bool) -> list[float]:
                 f"{show(list(values)[i])}"
             )
     return given
+
+
+def _as_given(value: float, dtype: Any) -> float:
+    if dtype is None or np.dtype(dtype).kind != "f" or np.dtype(dtype).itemsize >= 8:
+        return value
+    return float(str(np.asarray(value, dtype)[()]))
 
 
 def _starts(params: Any, init_fn: Any, seeds: Any) -> tuple[Any, list[int]]:

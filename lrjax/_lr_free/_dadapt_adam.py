@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
+from lrjax._blocks import check_mask
 from lrjax._hyperparams import ScalarOrSchedule
-from lrjax._lr_free import _dadapt
+from lrjax._lr_free import _dadapt, _mask
 from lrjax._registry import register_preconditioner, register_rate_factor
 from lrjax._validation import check_flag, default
 
@@ -56,6 +57,7 @@ def dadapt_adam(
     b2: float | jax.Array = default(0.999),
     eps: float | jax.Array = default(1e-8),
     weight_decay: float | jax.Array = default(0.0),
+    mask: Any = None,
     decouple: bool = False,
     use_bias_correction: bool = False,
     d0: float | jax.Array = default(1e-6),
@@ -94,6 +96,11 @@ def dadapt_adam(
       eps: ε >= 0, added to √v.
       weight_decay: >= 0; added to the gradient (L2), or with ``decouple`` subtracted
         as ``λ · weight_decay · x`` (AdamW).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
+        The others are not decayed; d is still estimated from all of them, as the
+        reference does with two parameter groups (``weight_decay`` w and 0), whose d is
+        shared.
       decouple: decoupled (AdamW) weight decay.
       use_bias_correction: Adam's bias correction, folded into λ.
       d0: the initial estimate of D, > 0.
@@ -138,6 +145,7 @@ def dadapt_adam(
     )
     decouple = check_flag(owner, "decouple", decouple)
     use_bias_correction = check_flag(owner, "use_bias_correction", use_bias_correction)
+    mask = check_mask(owner, mask)
     decays = not _hyperparams.is_zero(hp["weight_decay"])
     d0 = hp.pop("d0")
     if not decays:
@@ -157,6 +165,7 @@ def dadapt_adam(
         return rate * jnp.sqrt(correction2) / correction1
 
     def init_fn(params: optax.Params) -> DAdaptAdamState:
+        _mask.resolve(owner, mask, params)  # a mask that does not fit fails here
         dtype = _numerics.estimate_dtype(params)
         count = _tree.zeros_count()
         held = hyperparams.init()
@@ -204,10 +213,10 @@ def dadapt_adam(
 
         m_scale, s_scale, updates_state = jax.lax.cond(active, updating, resting)
 
-        def accumulate(g, p, m, v, s):
+        def accumulate(g, p, decayed, m, v, s):
             cd = _numerics.compute_dtype(g.dtype)
             g = g.astype(cd)
-            if decays and not decouple:
+            if decayed and not decouple:
                 g = g + _numerics.cast(decay, cd) * p.astype(cd)
             m_old, v_old, s_old = m.astype(cd), v.astype(cd), s.astype(cd)
             denom = _numerics.adam_denominator(v_old, eps)
@@ -227,7 +236,13 @@ def dadapt_adam(
 
         # Without weight decay the parameters are not read: the gradients hold their place.
         params_or_grads = params if params is not None else updates
-        results = jax.tree.map(accumulate, updates, params_or_grads, state.mu, state.nu, state.s)
+        if decays:
+            decayed = _mask.resolve(owner, mask, params_or_grads)
+        else:
+            decayed = jax.tree.map(lambda _: False, params_or_grads)
+        results = jax.tree.map(
+            accumulate, updates, params_or_grads, decayed, state.mu, state.nu, state.s
+        )
         inner, l1, mu, nu, s = _tree.unzip(updates, results, 5)
         s_l1 = _numerics.tree_sum(l1, dtype)
         numerator = (
@@ -249,15 +264,15 @@ def dadapt_adam(
 
         k, d, numerator, shrink, moves = jax.lax.cond(taken, estimate, skip)
 
-        def step(g, p, m, v):
+        def step(g, p, decayed, m, v):
             cd = _numerics.compute_dtype(g.dtype)
             m, v = m.astype(cd), v.astype(cd)
             u = -_numerics.safe_divide(m, _numerics.adam_denominator(v, eps), guard)
-            if decays and decouple:
+            if decayed and decouple:
                 u = u - _numerics.cast(shrink, cd) * p.astype(cd)
             return jnp.where(moves, u, 0).astype(g.dtype)
 
-        new_updates = jax.tree.map(step, updates, params_or_grads, mu, nu)
+        new_updates = jax.tree.map(step, updates, params_or_grads, decayed, mu, nu)
         new_state = DAdaptAdamState(
             count=_tree.increment(state.count),
             k=k,

@@ -3,15 +3,16 @@ the distance to the solution (see :mod:`lrjax._lr_free._dadapt`)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
+from lrjax._blocks import check_mask
 from lrjax._hyperparams import ScalarOrSchedule
-from lrjax._lr_free import _dadapt
+from lrjax._lr_free import _dadapt, _mask
 from lrjax._registry import register_preconditioner, register_rate_factor, unit_factors
 from lrjax._validation import default, is_concrete, show
 
@@ -48,6 +49,7 @@ def dadapt_sgd(
     *,
     momentum: float | jax.Array = default(0.0),
     weight_decay: float | jax.Array = default(0.0),
+    mask: Any = None,
     d0: float | jax.Array = default(1e-6),
     growth_rate: float | jax.Array = default(float("inf")),
 ) -> optax.GradientTransformationExtraArgs:
@@ -81,6 +83,14 @@ def dadapt_sgd(
         unless training is unstable): a number, a JAX array or a schedule.
       momentum: μ in [0, 1).
       weight_decay: >= 0, added to the gradient (L2).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
+        The others are not decayed; d and ‖g₀‖ are still computed from all of them.
+        The reference has no equivalent: it reads ``weight_decay`` from its first
+        parameter group only and applies it to every group, so torch's two groups
+        (``weight_decay`` w and 0) decay all parameters or none. ``mask`` does what
+        its ``DAdaptAdam`` does with two groups: the decayed parameters' gradients
+        get ``w·x``, one d is shared.
       d0: the initial estimate of D, > 0.
       growth_rate: the most d may grow in one step, as a factor >= 1 (inf: no limit).
 
@@ -120,6 +130,7 @@ def dadapt_sgd(
     if not callable(hp["momentum"]) and is_concrete(hp["momentum"]) and hp["momentum"] >= 1:
         # momentum 1 would never move the parameters (x ← x).
         raise ValueError(f"{owner}: momentum must be in [0, 1), got {show(momentum)}")
+    mask = check_mask(owner, mask)
     decays = not _hyperparams.is_zero(hp["weight_decay"])
     d0 = hp.pop("d0")
     if not decays:
@@ -127,6 +138,7 @@ def dadapt_sgd(
     hyperparams = _hyperparams.Hyperparams(**hp)
 
     def init_fn(params: optax.Params) -> DAdaptSGDState:
+        _mask.resolve(owner, mask, params)  # a mask that does not fit fails here
         dtype = _numerics.estimate_dtype(params)
         count = _tree.zeros_count()
         held = hyperparams.init()
@@ -161,18 +173,22 @@ def dadapt_sgd(
         dlr = state.d * lr / jnp.where(known, g0_norm, 1)
         active = (lr > 0) & known
 
-        def accumulate(g, p, s):
+        def accumulate(g, p, decayed, s):
             cd = _numerics.compute_dtype(g.dtype)
             g = g.astype(cd)
-            if decays:
+            if decayed:
                 g = g + _numerics.cast(decay, cd) * p.astype(cd)
             s = s.astype(cd)
             inner = jnp.vdot(g, s)  # ⟨g, s_k⟩
             s = s + _numerics.cast(dlr, cd) * g
             return inner, jnp.sum(jnp.square(s)), s
 
+        if decays:
+            decayed = _mask.resolve(owner, mask, params)
+        else:
+            decayed = jax.tree.map(lambda _: False, params)
         inner, squares, s = _tree.unzip(
-            updates, jax.tree.map(accumulate, updates, params, state.s), 3
+            updates, jax.tree.map(accumulate, updates, params, decayed, state.s), 3
         )
         s = _dadapt.select(active, s, state.s)
         s_squared = jnp.where(active, _numerics.tree_sum(squares, dtype), 0)

@@ -10,6 +10,7 @@ import optax
 
 from lrjax import _blocks, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._lr_free import _mask
 from lrjax._registry import register_preconditioner, register_rate_factor
 from lrjax._validation import check_flag, default, is_concrete, show
 
@@ -98,6 +99,7 @@ def dog(
     reps_rel: float | jax.Array = default(1e-6),
     eps: float | jax.Array = default(1e-8),
     weight_decay: float | jax.Array = default(0.0),
+    mask: Any = None,
     init_eta: float | jax.Array | None = None,
     layerwise: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
@@ -153,6 +155,16 @@ def dog(
         ``init_eta``.
       eps: ε >= 0, added to G at the first update.
       weight_decay: λ >= 0, added to the gradient as λx (L2).
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
+        The others' gradients get no λx; everything else is as without a mask. With
+        ``layerwise=True`` this is the reference's ``LDoG`` with two parameter groups
+        (``weight_decay`` λ and 0): its step sizes are per parameter anyway. DoG's
+        reference keeps one step size per parameter group, so its two groups would
+        step at two sizes; ``mask`` keeps DoG's one step size over all parameters
+        (the reference's one group, with λx added to the masked parameters'
+        gradients). For torch's two groups, build them:
+        ``optax.partition({"decay": dog(weight_decay=λ), "no_decay": dog()}, labels)``.
       init_eta: the first step size (> 0), instead of the one from ``reps_rel``; None: from
         ``reps_rel``.
       layerwise: L-DoG: one step size per parameter leaf.
@@ -186,6 +198,7 @@ def dog(
     """
     owner = "dog"
     layerwise = check_flag(owner, "layerwise", layerwise)
+    mask = _blocks.check_mask(owner, mask)
     hp = _hyperparams.check_hyperparams(
         owner, learning_rate=learning_rate, reps_rel=reps_rel, eps=eps, weight_decay=weight_decay
     )
@@ -202,17 +215,18 @@ def dog(
         held.update(_hyperparams.check_hyperparams(owner, init_eta=init_eta))
     if not _hyperparams.is_zero(hp["weight_decay"]):
         held["weight_decay"] = hp["weight_decay"]
-    return _tree.as_method(owner, _dog(owner, held, layerwise))
+    return _tree.as_method(owner, _dog(owner, held, layerwise, mask))
 
 
 def _dog(
-    owner: str, held: dict[str, Any], layerwise: bool
+    owner: str, held: dict[str, Any], layerwise: bool, mask: Any
 ) -> optax.GradientTransformationExtraArgs:
     hyperparams = _hyperparams.Hyperparams(**held)
     has_init_eta = "init_eta" in held
     decays = "weight_decay" in held
 
     def init_fn(params: optax.Params) -> DoGState | LDoGState:
+        _mask.resolve(owner, mask, params)  # a mask that does not fit fails here
         dtype = _numerics.estimate_dtype(params)
         hyperparams_state = hyperparams.init()
         first = _hyperparams.Values(hyperparams_state, hyperparams.given)
@@ -248,14 +262,18 @@ def _dog(
         dtype = _numerics.estimate_dtype(state.x0)
         first = state.count == 0
 
-        def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
+        def gradient(g: jax.Array, p: jax.Array, decayed: bool) -> jax.Array:
             compute = _numerics.compute_dtype(g.dtype)
             g = g.astype(compute)
-            if decays:  # coupled: the reference adds λx to the gradient in place
+            if decayed:  # coupled: the reference adds λx to the gradient in place
                 g = g + _numerics.cast(hp.value("weight_decay"), compute) * p.astype(compute)
             return g
 
-        grads = jax.tree.map(gradient, updates, params)
+        if decays:
+            decayed = _mask.resolve(owner, mask, params)
+        else:
+            decayed = jax.tree.map(lambda _: False, params)
+        grads = jax.tree.map(gradient, updates, params, decayed)
         sum_squares = _leaf_sum_squares(grads, dtype)
         if not layerwise:  # all parameters as one vector
             sum_squares = jnp.sum(sum_squares)

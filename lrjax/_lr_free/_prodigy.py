@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
+from lrjax._blocks import check_mask
 from lrjax._hyperparams import ScalarOrSchedule
+from lrjax._lr_free import _mask
 from lrjax._registry import register_preconditioner, register_rate_factor
 from lrjax._validation import check_flag, check_integer, default
 
@@ -72,6 +74,7 @@ def prodigy(
     b3: float | jax.Array | None = None,
     eps: float | jax.Array = default(1e-8),
     weight_decay: float | jax.Array = default(0.0),
+    mask: Any = None,
     decouple: bool = True,
     use_bias_correction: bool = False,
     safeguard_warmup: bool = False,
@@ -128,6 +131,11 @@ def prodigy(
       eps: ε >= 0, scaled by d in the denominator (0: a zero step where v = 0).
       weight_decay: w >= 0; held also when 0, so :func:`lrjax.set_hyperparams` can
         change it later, as the reference's ``param_groups``.
+      mask: which parameters ``weight_decay`` applies to: a pytree of bools or a
+        function ``params -> pytree of bools`` (see :func:`lrjax.add_decayed_weights`).
+        The others are not decayed; D is still estimated from all of them, as the
+        reference does with two parameter groups (``weight_decay`` w and 0), whose D
+        is shared.
       decouple: AdamW-style decay ``−λ_k w x_k``; False: L2, added to the gradient.
       use_bias_correction: Adam's bias correction in λ_k.
       safeguard_warmup: leave the rate out of s, against a small rate in warm-up.
@@ -187,11 +195,13 @@ def prodigy(
         safeguard_warmup=check_flag(owner, "safeguard_warmup", safeguard_warmup),
     )
     slice_p = check_integer(owner, "slice_p", slice_p, 1)
-    return _tree.as_method(owner, _prodigy(checked, slice_p=slice_p, **flags))
+    mask = check_mask(owner, mask)
+    return _tree.as_method(owner, _prodigy(checked, mask, slice_p=slice_p, **flags))
 
 
 def _prodigy(
     checked: dict[str, Any],
+    mask: Any,
     *,
     decouple: bool,
     use_bias_correction: bool,
@@ -220,6 +230,7 @@ def _prodigy(
         return d * lr * (jnp.sqrt(correction2) / correction1)
 
     def init_fn(params: optax.Params) -> ProdigyState:
+        _mask.resolve("prodigy", mask, params)  # a mask that does not fit fails here
         dtype = _numerics.estimate_dtype(params)
         hp_state = hyperparams.init()
         hp = _hyperparams.Values(hp_state, hyperparams.given)
@@ -245,6 +256,7 @@ def _prodigy(
         del extra_args
         why = "Prodigy measures the distance travelled from the initial parameters"
         _tree.needs_params("prodigy", params, why)
+        decays = _mask.resolve("prodigy", mask, params)
         hp = hyperparams.read(state.hyperparams, state.count)
         dtype = state.d.dtype
         value = lambda name: _numerics.cast(hp.value(name), dtype)
@@ -277,15 +289,15 @@ def _prodigy(
             active, moving, resting
         )
 
-        def gradient(g: jax.Array, p: jax.Array) -> jax.Array:
+        def gradient(g: jax.Array, p: jax.Array, decayed: bool) -> jax.Array:
             dtype = _numerics.compute_dtype(g.dtype)
             g = g.astype(dtype)
-            if not decouple:  # L2: the decay joins the gradient
+            if decayed and not decouple:  # L2: the decay joins the gradient
                 g = g + _numerics.cast(wd, dtype) * p.astype(dtype)
             return g
 
-        def accumulate(g, p, p0, m, v, s):
-            g = gradient(g, p)
+        def accumulate(g, p, decayed, p0, m, v, s):
+            g = gradient(g, p, decayed)
             c = lambda x: _numerics.cast(x, g.dtype)
             g_sliced = sliced(g)
             distance = p0.astype(g.dtype) - sliced(p.astype(g.dtype))
@@ -302,7 +314,7 @@ def _prodigy(
             return m, v, s, product.astype(dtype), norm.astype(dtype)
 
         moved = jax.tree.map(
-            accumulate, updates, params, state.p0, state.exp_avg, state.exp_avg_sq, state.s
+            accumulate, updates, params, decays, state.p0, state.exp_avg, state.exp_avg_sq, state.s
         )
         m, v, s, products, norms = _tree.unzip(updates, moved, 5)
         zero = jnp.zeros([], dtype)
@@ -329,13 +341,13 @@ def _prodigy(
             taken, estimate, skip
         )
 
-        def step(g, p, m, v):
-            g = gradient(g, p)
+        def step(g, p, decayed, m, v):
+            g = gradient(g, p, decayed)
             dtype = g.dtype
             direction = jnp.where(uses_m, m.astype(dtype), g)
             denom = _numerics.adam_denominator(v, eps_term)
             u = _numerics.cast(scale, dtype) * _numerics.safe_divide(direction, denom, guard)
-            if decouple:
+            if decayed and decouple:
                 # The decayed θ(1 − λw) is rounded to θ's dtype before the step is added,
                 # as torch's in-place update does: in float32 the first steps are a few
                 # ulps of θ, and where θ rounds moves ⟨g, x₀ − x⟩ and so D.
@@ -344,7 +356,7 @@ def _prodigy(
                 u = (decayed.astype(dtype) - x) + u
             return jnp.where(steps, u, jnp.zeros_like(u))
 
-        new_updates = jax.tree.map(step, updates, params, m, v)
+        new_updates = jax.tree.map(step, updates, params, decays, m, v)
         new_updates = _tree.cast_like(new_updates, updates)
         new_state = ProdigyState(
             count=_tree.increment(state.count),
