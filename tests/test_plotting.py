@@ -161,7 +161,7 @@ def test_sweep_plots(tmp_path):
         plotting.plot_sweep(result, kind="table")
 
 
-@pytest.mark.filterwarnings("ignore:sweep\\: the best .* value of the grid:UserWarning")
+@pytest.mark.filterwarnings("ignore:.* value of the grid; the best may lie beyond it.*:UserWarning")
 def test_sweep_curves_are_told_apart_by_a_colorbar_of_the_rate():
     rates = np.logspace(-3, -0.9, 16)  # none diverges
     result = lrjax.sweep(
