@@ -184,7 +184,7 @@ def assert_whole_message(owner: str, arg: str, value, message: str) -> None:
 
 
 PLATEAU_COUNTS = ["patience", "cooldown", "accumulation_steps"]
-NOT_A_COUNT = ["3", True, 3.0, None, -1, 2**40, np.int64(2**31), jnp.asarray(3)]
+NOT_A_COUNT = ["3", True, 3.0, None, -1, 2**40, np.int64(2**31), jnp.asarray(3.0), np.array([3])]
 _SWEPT = [
     *[(o, a, v) for o, a in FLOAT_CASES for v in [*NOT_A_NUMBER.values(), *OUT_OF_RANGE[a]]],
     *[("reduce_on_plateau", a, v) for a in PLATEAU_COUNTS for v in NOT_A_COUNT],
@@ -251,6 +251,15 @@ def test_plateau_counts_are_concrete_integers(arg, value):
     with pytest.raises(ValueError, match=rf"^reduce_on_plateau: {arg} must be") as info:
         lrjax.reduce_on_plateau(**{arg: value})
     assert_whole_message("reduce_on_plateau", arg, value, str(info.value))
+
+
+@pytest.mark.parametrize("arg", PLATEAU_COUNTS)
+@pytest.mark.parametrize("value", [np.int64(3), np.array(3), jnp.asarray(3)])
+def test_plateau_counts_are_what_operator_index_accepts(arg, value):
+    """A concrete 0-d integer array is a count, as Python's operator.index says."""
+    state = lrjax.reduce_on_plateau(**{arg: value}).init(jnp.zeros(2))
+    expected = lrjax.reduce_on_plateau(**{arg: 3}).init(jnp.zeros(2))
+    chex.assert_trees_all_equal(state, expected)
 
 
 @pytest.mark.parametrize("arg", ["mode", "threshold_mode"])
