@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
+from lrjax._blocks import check_mask
 from lrjax._lr_free import _mask
 from lrjax._validation import Default, check_integer, is_concrete, show
 
@@ -157,6 +158,27 @@ def held(checked: dict[str, Any], decay: bool) -> _hyperparams.Hyperparams:
     if not decay:
         checked = {name: x for name, x in checked.items() if name != "weight_decay"}
     return _hyperparams.Hyperparams(**checked)
+
+
+class Checked(NamedTuple):
+    """A schedule-free factory's checked arguments."""
+
+    hp: dict[str, Any]
+    warmup_steps: int
+    mask: Any
+    decay: bool
+    hyperparams: _hyperparams.Hyperparams
+
+
+def check(owner: str, beta: str, warmup_steps: Any, mask: Any, **values: Any) -> Checked:
+    """Both factories' arguments, checked in one order: the float hyperparameters, the
+    interpolation ``beta``, ``warmup_steps``, then ``mask``."""
+    hp = _hyperparams.check_hyperparams(owner, **values)
+    check_beta(owner, beta, hp[beta])
+    warmup_steps = check_warmup_steps(owner, warmup_steps)
+    mask = check_mask(owner, mask)
+    decay = not _hyperparams.is_zero(hp["weight_decay"])
+    return Checked(hp, warmup_steps, mask, decay, held(hp, decay))
 
 
 def check_warmup_steps(owner: str, value: Any) -> int:

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import optax
 
 from lrjax import _hyperparams, _numerics, _tree
-from lrjax._blocks import check_mask
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._lr_free import _mask, _schedule_free
 from lrjax._lr_free._schedule_free import ScheduleFreeAdamWState
@@ -98,8 +97,11 @@ def schedule_free_adamw(
       NeurIPS 2024, https://arxiv.org/abs/2405.15682
     """
     owner = "schedule_free_adamw"
-    hp = _hyperparams.check_hyperparams(
+    hp, warmup_steps, mask, decay, hyperparams = _schedule_free.check(
         owner,
+        "b1",
+        warmup_steps,
+        mask,
         learning_rate=learning_rate,
         b1=b1,
         b2=b2,
@@ -108,12 +110,7 @@ def schedule_free_adamw(
         r=r,
         weight_lr_power=weight_lr_power,
     )
-    _schedule_free.check_beta(owner, "b1", hp["b1"])
-    warmup_steps = _schedule_free.check_warmup_steps(owner, warmup_steps)
-    mask = check_mask(owner, mask)
-    decay = not _hyperparams.is_zero(hp["weight_decay"])
     guard = _hyperparams.may_be_zero(hp["eps"])
-    hyperparams = _schedule_free.held(hp, decay)
 
     def init_fn(params: optax.Params) -> ScheduleFreeAdamWState:
         _mask.resolve(owner, mask, params)  # a mask that does not fit fails here

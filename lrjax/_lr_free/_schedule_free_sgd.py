@@ -8,8 +8,7 @@ from typing import Any
 import jax
 import optax
 
-from lrjax import _hyperparams, _tree
-from lrjax._blocks import check_mask
+from lrjax import _tree
 from lrjax._hyperparams import ScalarOrSchedule
 from lrjax._lr_free import _mask, _schedule_free
 from lrjax._lr_free._schedule_free import ScheduleFreeSGDState
@@ -88,19 +87,17 @@ def schedule_free_sgd(
       NeurIPS 2024, https://arxiv.org/abs/2405.15682
     """
     owner = "schedule_free_sgd"
-    hp = _hyperparams.check_hyperparams(
+    _, warmup_steps, mask, decay, hyperparams = _schedule_free.check(
         owner,
+        "momentum",
+        warmup_steps,
+        mask,
         learning_rate=learning_rate,
         momentum=momentum,
         weight_decay=weight_decay,
         r=r,
         weight_lr_power=weight_lr_power,
     )
-    _schedule_free.check_beta(owner, "momentum", hp["momentum"])
-    warmup_steps = _schedule_free.check_warmup_steps(owner, warmup_steps)
-    mask = check_mask(owner, mask)
-    decay = not _hyperparams.is_zero(hp["weight_decay"])
-    hyperparams = _schedule_free.held(hp, decay)
 
     def init_fn(params: optax.Params) -> ScheduleFreeSGDState:
         _mask.resolve(owner, mask, params)  # a mask that does not fit fails here
