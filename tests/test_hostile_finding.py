@@ -164,6 +164,7 @@ FINDER_REFUSED = [
     *cases("smoothing", NOT_A_NUMBER | {"negative": -0.1, "one": 1.0, "1 in float32": 1 - 1e-9}),
     *cases("divergence_threshold", NOT_A_NUMBER | {"negative": -1.0, "one": 1.0, "below": 0.5}),
     *cases("progress", NOT_A_FLAG),
+    *cases("stable_rate", NOT_A_FLAG),
 ]
 
 
