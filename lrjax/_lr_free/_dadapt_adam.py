@@ -74,7 +74,8 @@ def dadapt_adam(
             \\lambda_k \\langle g, s_k / (\\sqrt{v_k} + \\epsilon) \\rangle
 
         m_{k+1} = \\beta_1 m_k + (1 - \\beta_1) \\lambda_k g, \\quad
-        v_{k+1} = \\beta_2 v_k + (1 - \\beta_2) g^2, \\quad
+        v_{k+1} = \\beta_2 v_k + (1 - \\beta_2) g^2
+
         s_{k+1} = \\sqrt{\\beta_2}\\, s_k + (1 - \\sqrt{\\beta_2}) \\lambda_k g
 
         \\hat d = \\frac{r_{k+1}}{(1 - \\sqrt{\\beta_2}) \\|s_{k+1}\\|_1}, \\quad
