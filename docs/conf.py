@@ -156,6 +156,14 @@ def _public_docstring(app, what, name, obj, options, lines):
 _SPAN = re.compile(r"(?<!`)`((?:lrjax\.)?(?:schedules\.)?([a-z_]\w*)\b[^`]*)`(?!`)")
 
 
+# A cell that names another library's function: ``optax `add_decayed_weights(...)` ``.
+_OTHER = re.compile(r"^ *(?:torch|timm|Keras|optax|mup|prodigyopt|dadaptation|dog|schedulefree) ")
+
+
+def _link_cell(cell: str) -> str:
+    return cell if _OTHER.match(cell) else _SPAN.sub(_link_span, cell)
+
+
 def _link_span(match: re.Match[str]) -> str:
     text, name = match.group(1), match.group(2)
     if name not in PUBLIC or text.startswith(("optax", "torch")) or "<" in text:
@@ -185,7 +193,7 @@ def _readme_for_the_site(app, relative_path, parent_docname, content):
         if code or line.startswith("```"):
             continue
         if line.startswith("|"):
-            line = _SPAN.sub(_link_span, line)
+            line = "|".join(_link_cell(cell) for cell in line.split("|"))
         lines[i] = _FILE_LINK.sub(r"`\1`", line)
     content[0] = "\n".join(lines)
 
