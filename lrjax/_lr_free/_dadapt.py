@@ -7,7 +7,7 @@ sum ``s`` of the gradients seen so far, one scalar for the whole parameter tree:
 
 .. math:: \\hat d = \\frac{\\sum_i \\lambda_i \\langle g_i, s_i \\rangle}{\\|s\\|}
           \\;(\\text{up to each variant's weighting}), \\qquad
-          d \\leftarrow \\max(d, \\min(\\hat d, d \\cdot \\text{growth\\_rate}))
+          d \\leftarrow \\max(d, \\min(\\hat d, d \\cdot \\mathrm{growth\\_rate}))
 
 The updates follow ``dadaptation`` 3.2 (``DAdaptAdam``, ``DAdaptSGD``) step for step,
 including its counter ``k`` of the updates that moved the parameters, which an update

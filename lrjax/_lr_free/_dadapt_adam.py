@@ -79,10 +79,10 @@ def dadapt_adam(
         s_{k+1} = \\sqrt{\\beta_2}\\, s_k + (1 - \\sqrt{\\beta_2}) \\lambda_k g
 
         \\hat d = \\frac{r_{k+1}}{(1 - \\sqrt{\\beta_2}) \\|s_{k+1}\\|_1}, \\quad
-        d_{k+1} = \\max(d_k, \\min(\\hat d, d_k \\cdot \\text{growth\\_rate}))
+        d_{k+1} = \\max(d_k, \\min(\\hat d, d_k \\cdot \\mathrm{growth\\_rate}))
 
         x_{k+1} = x_k - m_{k+1} / (\\sqrt{v_{k+1}} + \\epsilon)
-            \\;[- \\lambda_k\\, \\text{weight\\_decay}\\; x_k \\text{ if decoupled}]
+            \\;[- \\lambda_k\\, \\mathrm{weight\\_decay}\\; x_k \\text{ if decoupled}]
 
     The sums and norms run over the whole parameter tree. As in the reference, an update
     whose ``‖s‖₁`` is 0 (an all-zero gradient before any step) moves nothing and leaves

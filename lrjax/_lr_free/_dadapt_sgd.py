@@ -64,7 +64,7 @@ def dadapt_sgd(
         s_{k+1} = s_k + \\lambda_k g
 
         \\hat d = \\frac{2\\, r_{k+1}}{\\|s_{k+1}\\|_2}, \\qquad
-        d_{k+1} = \\max(d_k, \\min(\\hat d, d_k \\cdot \\text{growth\\_rate}))
+        d_{k+1} = \\max(d_k, \\min(\\hat d, d_k \\cdot \\mathrm{growth\\_rate}))
 
         z_{k+1} = x_0 - s_{k+1}, \\qquad
         x_{k+1} = \\mu\\, x_k + (1 - \\mu)\\, z_{k+1}

@@ -109,7 +109,7 @@ def dog(
     .. math::
 
         g_t = \\nabla f(x_t) + \\lambda x_t, \\qquad
-        r_\\epsilon = \\text{reps\\_rel} \\cdot (1 + \\|x_0\\|)
+        r_\\epsilon = \\mathrm{reps\\_rel} \\cdot (1 + \\|x_0\\|)
 
         \\bar r_t = \\max\\big(r_\\epsilon, \\max_{i \\le t} \\|x_i - x_0\\|\\big), \\qquad
         G_t = \\epsilon + \\sum_{i \\le t} \\|g_i\\|^2

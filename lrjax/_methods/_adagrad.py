@@ -52,7 +52,7 @@ def scale_by_adagrad(
     .. math::
 
         G_t = G_{t-1} + g_t^2, \\qquad
-        d_t = \\frac{g_t}{(\\sqrt{G_t} + \\epsilon)\\,(1 + (t-1)\\,\\text{lr\\_decay})}
+        d_t = \\frac{g_t}{(\\sqrt{G_t} + \\epsilon)\\,(1 + (t-1)\\,\\mathrm{lr\\_decay})}
 
     ε is added outside the square root and ``G_0 = initial_accumulator_value``, as in
     ``torch.optim.Adagrad`` (optax's adagrad puts ε inside the root and starts at 0.1).
@@ -131,7 +131,7 @@ def adagrad(
 
     .. math::
 
-        \\theta_t = \\theta_{t-1} - \\frac{\\eta_t}{1 + (t-1)\\,\\text{lr\\_decay}}\\,
+        \\theta_t = \\theta_{t-1} - \\frac{\\eta_t}{1 + (t-1)\\,\\mathrm{lr\\_decay}}\\,
         \\frac{g_t}{\\sqrt{G_t} + \\epsilon}, \\qquad G_t = G_{t-1} + g_t^2
 
     with ``g_t`` the gradient plus ``weight_decay · θ``.

@@ -126,7 +126,7 @@ def cyclic(
 
     .. math:: \\eta_t = \\eta_{base} + (\\eta_{max} - \\eta_{base}) \\, h_t \\, s_t, \\qquad
        s_t = 1 \\text{ (triangular)},\\ 2^{-c} \\text{ (triangular2)},\\ \\gamma^t
-       \\text{ (exp\\_range)}
+       \\;(\\mathrm{exp\\_range})
 
     Args:
       base_value: the rate at the start of each cycle, >= 0.

@@ -142,7 +142,7 @@ def cyclic_momentum(
 
     .. math:: \\mu_t = \\mu_{max} - (\\mu_{max} - \\mu_{base}) \\, h_t \\, s_t, \\qquad
        s_t = 1 \\text{ (triangular)},\\ 2^{-c} \\text{ (triangular2)},\\ \\gamma^t
-       \\text{ (exp\\_range)}
+       \\;(\\mathrm{exp\\_range})
 
     so in ``triangular2`` and ``exp_range`` it settles at ``max_momentum`` as the cycles
     shrink. Give it the step sizes, mode and γ of the rate's :func:`cyclic`.
