@@ -28,6 +28,9 @@ from lrjax._finding._stability import StabilityResult as StabilityResult
 from lrjax._finding._stability import stability as stability
 from lrjax._finding._sweep import SweepResult as SweepResult
 from lrjax._finding._sweep import sweep as sweep
+from lrjax._finding._tune import TuneResult as TuneResult
+from lrjax._finding._tune import TuneRound as TuneRound
+from lrjax._finding._tune import tune_learning_rate as tune_learning_rate
 from lrjax._hyperparams import HyperparamsState as HyperparamsState
 from lrjax._inspect import current_learning_rate as current_learning_rate
 from lrjax._inspect import effective_learning_rates as effective_learning_rates

@@ -10,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from lrjax._finding._results import FinderResult, SweepResult
+from lrjax._finding._results import FinderResult, SweepResult, TuneResult
 from lrjax._validation import check_choice, describe
 
-_SUGGESTION_STYLES = {"steepest": "-", "valley": "--", "minimum": ":"}
-# "minimum" is not the rate at the minimum: the legend says what it is.
-_SUGGESTION_NOTES = {"minimum": " (rate at the minimum / 10)"}
+_SUGGESTION_STYLES = {"bottom": "-", "steepest": "--", "valley": (0, (5, 1, 1, 1)), "minimum": ":"}
+# Neither "bottom" nor "minimum" is the rate at the bottom: the legend says what it is.
+_SUGGESTION_NOTES = {
+    "bottom": " (rate at the bottom / 2)",
+    "minimum": " (rate at the minimum / 10)",
+}
 
 
 def pyplot():
@@ -90,6 +93,49 @@ def draw_finder(owner: str, result: Any, ax: Any) -> Any:
     ax.set_title("learning-rate range test")
     ax.legend(fontsize="small", loc="best")
     return ax
+
+
+def draw_tune(owner: str, result: Any, given: Any) -> Any:
+    """``TuneResult.plot``: the range test beside every rung's scores against the rate."""
+    if not isinstance(result, TuneResult):
+        raise ValueError(
+            f"{owner}: result must be a TuneResult (what lrjax.tune_learning_rate returns), "
+            f"got {describe(result)}"
+        )
+    if given is None:
+        _, given = pyplot().subplots(1, 2, figsize=(11, 4), layout="constrained")
+    elif np.shape(given) != (2,):
+        raise ValueError(
+            f"{owner}: axes must be two matplotlib Axes or None, got {describe(given)}"
+        )
+    for ax in given:
+        check_ax(owner, ax)
+    draw_finder(owner, result.finder, given[0])
+    ax = given[1]
+    colors = pyplot().get_cmap("viridis")
+    for i, rung in enumerate(result.rounds):
+        finite = np.isfinite(rung.scores)
+        color = colors(i / max(1, len(result.rounds) - 1))
+        ax.plot(
+            rung.learning_rates[finite],
+            rung.scores[finite],
+            "o-",
+            color=color,
+            ms=4,
+            label=f"after {rung.steps} steps ({len(rung.learning_rates)} rates)",
+        )
+        if np.any(~finite):
+            ax.plot(rung.learning_rates[~finite], np.full(np.sum(~finite), np.nan), "x")
+    if result.learning_rate is not None:
+        label = f"chosen: {result.learning_rate:.3g}"
+        ax.axvline(result.learning_rate, color="C3", lw=1.2, label=label)
+    ax.set_xscale("log")
+    plain_log_ticks(ax)
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("score (lower is better)")
+    ax.set_title(f"successive halving ({result.steps_used} steps in all)")
+    ax.legend(fontsize="small", loc="best")
+    return given
 
 
 def _finder_limits(result: FinderResult, rows: int) -> tuple[float, float] | None:

@@ -32,7 +32,7 @@ def test_quadratic_suggestions_lie_in_the_stable_region(num_steps):
     assert STABLE_LIMIT <= result.divergence_learning_rate <= 5 * STABLE_LIMIT
     for name, rate in result.suggestions.items():
         assert rate is not None and 1e-3 < rate < STABLE_LIMIT, name
-    assert result.suggestion == result.suggestions["steepest"]
+    assert result.suggestion == result.suggestions["bottom"]
     # The curve ends at the stop and its rates grow geometrically from min_lr.
     assert len(result.learning_rates) == result.divergence_step + 1
     ratios = result.learning_rates[1:] / result.learning_rates[:-1]
@@ -99,22 +99,25 @@ def test_a_loss_that_turns_nan_midway_is_handled():
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 @pytest.mark.parametrize("stacked", [True, False], ids=["scan", "loop"])
 def test_a_loss_that_is_not_finite_from_the_first_step(value, stacked):
-    """An empty curve, stopped at step 0 with its rate, and no suggestion."""
+    """Before any update the rate cannot be the cause: a bug in the loss, said so."""
     loss = lambda params, batch: value * quadratic_loss(params, batch)
     batches = quadratic_batches(20)
-    result = lrjax.find_learning_rate(
-        loss, QUADRATIC_START, batches if stacked else list(batches), num_steps=20
+    with pytest.raises(ValueError, match="at the first step") as raised:
+        lrjax.find_learning_rate(
+            loss, QUADRATIC_START, batches if stacked else list(batches), num_steps=20
+        )
+    assert str(raised.value) == (
+        f"find_learning_rate: loss_fn returned {float(value * np.inf)} at the first step, "
+        "before any update (rate 1e-07): a bug in the loss or the data, not a learning "
+        "rate; check loss_fn(params, batch) on the first batch"
     )
-    assert result.diverged and result.divergence_step == 0
-    assert result.divergence_learning_rate == pytest.approx(1e-7)
-    assert len(result.learning_rates) == len(result.losses) == 0
-    assert result.suggestion is None and set(result.suggestions.values()) == {None}
 
 
 def test_a_nan_in_a_batch_stops_the_test_at_that_step():
     batches = np.array(quadratic_batches(100))
     batches[40, 3] = np.nan
-    result = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, batches)
+    with pytest.warns(UserWarning, match="no suggestion: the loss does not fall"):
+        result = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, batches)
     assert result.diverged and result.divergence_step == 40 and len(result.losses) == 40
 
 
@@ -133,17 +136,48 @@ def test_a_negative_loss_is_not_divergence():
 
 def test_a_curve_too_short_gives_no_suggestion():
     """Divergence at once (min_lr far too high): no suggestion, rather than a bad one."""
-    result = lrjax.find_learning_rate(
-        quadratic_loss,
-        QUADRATIC_START,
-        quadratic_batches(50),
-        min_lr=5.0,
-        max_lr=50.0,
-        num_steps=50,
-    )
+    with pytest.warns(UserWarning, match="find_learning_rate: no suggestion: the curve has"):
+        result = lrjax.find_learning_rate(
+            quadratic_loss,
+            QUADRATIC_START,
+            quadratic_batches(50),
+            min_lr=5.0,
+            max_lr=50.0,
+            num_steps=50,
+        )
     assert result.diverged and result.divergence_step < 5
-    assert result.suggestion is None
-    assert result.suggestions == {"steepest": None, "valley": None, "minimum": None}
+    assert result.suggestion is None and "lower min_lr" in result.reason
+    assert set(result.suggestions.values()) == {None}
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_a_loss_that_does_not_fall_gives_no_suggestion_and_says_why(stacked):
+    flat = lambda params, batch: 1.0 + 0.0 * quadratic_loss(params, batch)
+    batches = quadratic_batches(100)
+    with pytest.warns(UserWarning, match="no suggestion: the loss does not fall"):
+        result = lrjax.find_learning_rate(
+            flat, QUADRATIC_START, batches if stacked else list(batches)
+        )
+    assert result.suggestion is None and result.suggestions["bottom"] is None
+    assert result.reason.startswith("the loss does not fall")
+
+
+def test_a_loss_that_turns_nan_while_falling_keeps_the_suggestion_off_the_cliff():
+    """A loss that falls to the last finite step and then is NaN: the suggestion stays
+    at most a quarter of the rate of the NaN (never next to it)."""
+
+    first = quadratic_loss(QUADRATIC_START, quadratic_batches(1)[0])
+
+    def falling(params, batch):
+        loss = quadratic_loss(params, batch)
+        return jnp.where(loss < 0.3 * first, jnp.nan, loss)
+
+    result = lrjax.find_learning_rate(falling, QUADRATIC_START, quadratic_batches(100))
+    assert result.diverged
+    assert np.all(np.diff(result.smoothed_losses[-10:]) < 0)  # still falling at the end
+    assert result.suggestion <= result.divergence_learning_rate / 4
+    gap = np.searchsorted(result.learning_rates, result.suggestion)
+    assert len(result.learning_rates) - gap >= 5
 
 
 @pytest.mark.parametrize("stacked", [True, False], ids=["scan", "loop"])
@@ -201,9 +235,10 @@ def test_a_wide_ramp_is_the_exact_geometric_ramp():
     """1e-30 … 1e30 is a valid range (no inner schedule's limit reaches the user); the
     rates are the float32 rounding of the exact ramp."""
     flat = lambda params, batch: 0.0 * quadratic_loss(params, batch)
-    result = lrjax.find_learning_rate(
-        flat, QUADRATIC_START, quadratic_batches(61), min_lr=1e-30, max_lr=1e30, num_steps=61
-    )
+    with pytest.warns(UserWarning, match="no suggestion: the loss does not fall"):
+        result = lrjax.find_learning_rate(
+            flat, QUADRATIC_START, quadratic_batches(61), min_lr=1e-30, max_lr=1e30, num_steps=61
+        )
     assert not result.diverged
     exact = np.logspace(-30, 30, 61).astype(np.float32)
     np.testing.assert_array_equal(result.learning_rates, exact)

@@ -56,7 +56,7 @@ def test_finder_plot_marks_the_suggestions(tmp_path):
     result = lrjax.find_learning_rate(quadratic_loss, QUADRATIC_START, quadratic_batches(100))
     ax = result.plot()
     labels = [line.get_label() for line in ax.lines]
-    assert any("steepest" in label and "(suggestion)" in label for label in labels)
+    assert any("bottom" in label and "(suggestion)" in label for label in labels)
     assert "stopped" in labels and ax.get_xscale() == "log"
     np.testing.assert_array_equal(ax.lines[1].get_ydata(), result.smoothed_losses)
     fig, given = plt.subplots()
@@ -116,8 +116,9 @@ def test_finder_labels_say_what_each_line_is(finders):
     assert minimum.get_label() == (
         f"minimum: {result.suggestions['minimum']:.2g} (rate at the minimum / 10)"
     )
-    assert lines["steepest"].get_label().endswith("(suggestion)")
-    assert lines["steepest"].get_xdata()[0] == result.suggestion
+    assert lines["bottom"].get_label().endswith("(suggestion)")
+    assert lines["bottom"].get_xdata()[0] == result.suggestion
+    assert "(rate at the bottom / 2)" in lines["bottom"].get_label()
 
 
 @pytest.mark.parametrize("name", ["quadratic", "digits"])
@@ -135,11 +136,16 @@ def test_finder_legend_covers_no_point_of_the_curves(finders, name):
 
 
 def test_an_empty_finder_curve_plots():
-    """A loss that is NaN from the first step: nothing to draw but where it stopped."""
-    nan_loss = lambda params, batch: jnp.nan * quadratic_loss(params, batch)
-    result = lrjax.find_learning_rate(
-        nan_loss, QUADRATIC_START, quadratic_batches(10), num_steps=10
-    )
+    """A loss that is NaN from the first update on: one point and where it stopped."""
+
+    def nan_loss(params, batch):
+        loss = quadratic_loss(params, batch)
+        return jnp.where(jnp.all(params == QUADRATIC_START), loss, jnp.nan)
+
+    with pytest.warns(UserWarning, match="no suggestion: the curve has 1 finite points"):
+        result = lrjax.find_learning_rate(
+            nan_loss, QUADRATIC_START, quadratic_batches(10), num_steps=10
+        )
     ax = result.plot()
     assert "stopped" in [line.get_label() for line in ax.lines]
 

@@ -176,16 +176,50 @@ def test_params_are_not_modified():
 
 
 def test_calling_again_does_not_recompile():
-    """Same loss_fn, optimizer, shapes and number of rates: one compilation."""
+    """Same loss_fn, optimizer, shapes and number of rates: the first call traces the
+    program (and the two strategies it times), the later ones nothing."""
     traces = []
 
     def loss(params, batch):
         traces.append(None)
         return quadratic_loss(params, batch)
 
+    counts = []
     for rates in ([0.01, 0.1], [0.03, 0.3], np.asarray([1e-3, 1.0])):
         lrjax.sweep(loss, QUADRATIC_START, quadratic_batches(20), learning_rates=rates)
-    assert len(traces) == 1
+        counts.append(len(traces))
+    assert counts == [3, 3, 3]
+    lrjax.sweep(
+        loss, QUADRATIC_START, quadratic_batches(20), learning_rates=[0.1, 0.2], batch_size=2
+    )
+    assert len(traces) == 3  # the strategy timed fastest was all at once, or this traces
+
+
+@pytest.mark.filterwarnings("ignore:sweep. the best learning_rate.*:UserWarning")
+def test_the_strategy_is_timed_once_and_batch_size_overrides_it(monkeypatch):
+    from lrjax._finding import _sweep_program
+
+    timed = []
+    measure = _sweep_program._measure
+    monkeypatch.setattr(_sweep_program, "_fastest", {})
+    monkeypatch.setattr(
+        _sweep_program, "_measure", lambda *args: timed.append(args[4]) or measure(*args)
+    )
+    rates = [0.01, 0.03, 0.1]
+    first = lrjax.sweep(
+        quadratic_loss, QUADRATIC_START, quadratic_batches(30), learning_rates=rates
+    )
+    again = lrjax.sweep(
+        quadratic_loss, QUADRATIC_START, quadratic_batches(30), learning_rates=rates
+    )
+    assert timed == [3]  # once, choosing between 1 and all 3 runs at once
+    assert next(iter(_sweep_program._fastest.values())) in (1, 3)
+    given = lrjax.sweep(
+        quadratic_loss, QUADRATIC_START, quadratic_batches(30), learning_rates=rates, batch_size=2
+    )
+    assert timed == [3]
+    for other in (again, given):
+        np.testing.assert_allclose(other.losses, first.losses, rtol=1e-6)
 
 
 def test_progress_draws_a_bar(capsys):

@@ -21,8 +21,8 @@ class FinderResult:
       losses: the loss of each step's batch, before that step's update.
       smoothed_losses: the debiased exponential moving average of ``losses`` that the
         stop rule watches.
-      suggestion: the recommended rate (``suggestions["steepest"]``), or None when the
-        curve is too short to suggest anything (lower ``min_lr``).
+      suggestion: the recommended rate, or None when the curve has no usable descent
+        (``reason`` says why; :func:`find_learning_rate` warns).
       suggestions: ``{"steepest", "valley", "minimum"}`` → rate or None (see
         :func:`find_learning_rate` for the rules).
       diverged: whether the test stopped because the loss diverged (or was not finite).
@@ -33,6 +33,7 @@ class FinderResult:
       stable_rate: ``2 / sharpness``, the largest rate at which gradient descent is
         stable on the local quadratic model (None without ``stable_rate=True``, or for a
         ``λ_max <= 0``).
+      reason: why ``suggestion`` is None (None when there is a suggestion).
     """
 
     learning_rates: np.ndarray
@@ -45,6 +46,7 @@ class FinderResult:
     divergence_learning_rate: float | None
     sharpness: float | None = None
     stable_rate: float | None = None
+    reason: str | None = None
 
     def plot(self, *, ax: Any = None) -> Any:
         """Loss against rate (log scale), suggestions marked; returns the axes.
@@ -182,3 +184,45 @@ def _at_edge(grid: list[dict[str, float]], best: dict[str, float] | None) -> dic
         if len(values) >= 3 and value in (values[0], values[-1]):
             edges[name] = "lowest" if value == values[0] else "highest"
     return edges
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneRound:
+    """One rung of :func:`lrjax.tune_learning_rate`'s successive halving.
+
+    Attributes:
+      learning_rates: ``[runs]`` float64: the peak rates that trained in this rung.
+      steps: how many steps each of them had trained when scored (from the start).
+      scores: ``[runs]``: their scores then (``eval_fn``, else the training loss of the
+        rung's last tenth); ``inf`` for a run that diverged.
+    """
+
+    learning_rates: np.ndarray
+    steps: int
+    scores: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneResult:
+    """What :func:`lrjax.tune_learning_rate` found and what it cost.
+
+    Attributes:
+      learning_rate: the chosen peak rate (a Python float: the best of the last rung),
+        or None if every run diverged.
+      finder: the range test (a :class:`FinderResult`) that placed the bracket.
+      rounds: the rungs of the search (:class:`TuneRound`), first to last.
+      steps_used: the update steps of every run, the range test's included.
+    """
+
+    learning_rate: float | None
+    finder: FinderResult
+    rounds: tuple[TuneRound, ...]
+    steps_used: int
+
+    def plot(self, *, axes: Any = None) -> Any:
+        """Two panels: the range test (:meth:`FinderResult.plot`) and every rung's scores
+        against the rate, the chosen rate marked; returns the two axes. ``axes``: two
+        matplotlib Axes to draw on (default: a new figure). Needs matplotlib."""
+        from lrjax import _figures
+
+        return _figures.draw_tune("TuneResult.plot", self, axes)

@@ -95,8 +95,9 @@ def sweep(
       num_steps: steps per run (an integer >= 1); default: all the stacked batches
         (required for an iterable).
       batch_size: how many runs are vectorised at once (an integer >= 1, as in
-        ``jax.lax.map``); the others follow in the same program. Default: all of a
-        device's runs on accelerators, one at a time on CPU (measured fastest there).
+        ``jax.lax.map``); the others follow in the same program. Default: the faster of
+        all of a device's runs and one at a time, timed on the first sweep of these
+        functions and shapes (on its first 16 steps) and remembered.
       mesh: a ``jax.sharding.Mesh``: the runs are split evenly across its devices (all
         its axes), also across the processes of a ``jax.distributed`` job; every
         process gets all the results.
@@ -159,8 +160,6 @@ def sweep(
         for i, name in enumerate(names)
     }
     seed_ids = np.asarray([0 if seed is None else seed for _, seed in padded], np.uint32)
-    if batch_size is None:
-        batch_size = program.auto_batch_size(len(padded), mesh)
     every = eval_every or num_steps
     static = dict(
         loss_fn=_loop.Static(loss_fn),
@@ -168,6 +167,7 @@ def sweep(
         eval_fn=None if eval_fn is None else _loop.Static(eval_fn),
         eval_every=every,
         positional=positional,
+        owner=OWNER,
     )
     inputs = (values, start, seed_ids)
     if mesh is not None:
@@ -182,6 +182,10 @@ def sweep(
             mesh=mesh,
         ),
     )
+    if batch_size is None:
+        steps = np.arange(num_steps, dtype=np.int32)
+        steps = steps if mesh is None else program.to_mesh(steps, mesh)
+        batch_size = program.fastest_batch_size(runs, steps, batches, mesh=mesh, **static)
     chunks = _chunks(num_steps, PROGRESS_CHUNKS if progress else 1, every if eval_fn else 1)
     what = f"sweep of {count} run" + "s" * (count != 1)
     bar = _loop.progress_bar(OWNER, num_steps, progress, what)

@@ -12,6 +12,7 @@ sweep with the same functions, shapes and dtypes compiles nothing.
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import jax
@@ -26,41 +27,43 @@ from lrjax._validation import call_user, describe
 OWNER = "sweep"
 
 
-def build(optimizer: Any, hyperparams: dict[str, Any], positional: bool):
+def build(optimizer: Any, hyperparams: dict[str, Any], positional: bool, owner: str = OWNER):
     """The run's transformation: ``optimizer(rate)`` for the ``learning_rates=`` shorthand,
     ``optimizer(**hyperparams)`` for a grid."""
     if positional:
-        return _chain.build(OWNER, optimizer, hyperparams["learning_rate"])
+        return _chain.build(owner, optimizer, hyperparams["learning_rate"])
     try:
         tx = optimizer(**hyperparams)
     except TypeError as error:
         names = ", ".join(hyperparams)
         raise ValueError(
-            f"{OWNER}: optimizer must accept the hyperparams as keyword arguments ({names}): "
+            f"{owner}: optimizer must accept the hyperparams as keyword arguments ({names}): "
             f"optimizer(**hyperparams) raised TypeError: {error}"
         ) from None
-    return _chain.build(OWNER, lambda _: tx, None)
+    return _chain.build(owner, lambda _: tx, None)
 
 
-def _evaluate(eval_fn: Any, params: Any, alive: jax.Array) -> jax.Array:
-    value = call_user(OWNER, "eval_fn", "eval_fn(params)", eval_fn, params)
+def _evaluate(owner: str, eval_fn: Any, params: Any, alive: jax.Array) -> jax.Array:
+    value = call_user(owner, "eval_fn", "eval_fn(params)", eval_fn, params)
     dtype = getattr(value, "dtype", None) or np.result_type(value)
     if jnp.shape(value) != () or not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
-            f"{OWNER}: eval_fn(params) must return a real floating-point scalar, got "
+            f"{owner}: eval_fn(params) must return a real floating-point scalar, got "
             f"{describe(value)}"
         )
     return jnp.where(alive, jnp.asarray(value, jnp.float32), jnp.nan)
 
 
-def _train(run, steps, batches, *, loss_fn, optimizer, eval_fn, eval_every, final, positional):
+def _train(
+    run, steps, batches, *, loss_fn, optimizer, eval_fn, eval_every, final, positional, owner
+):
     """One run over the chunk ``steps``: losses ``[n]`` and evaluations ``[E]``.
 
     The chunk starts on a multiple of ``eval_every``: ``eval_fn`` sees the parameters
     after every ``eval_every`` steps and, if ``final``, after the chunk's last step.
     """
     hyperparams, params, state, alive = run
-    step = _loop.train_step(OWNER, loss_fn, build(optimizer, hyperparams, positional))
+    step = _loop.train_step(owner, loss_fn, build(optimizer, hyperparams, positional, owner))
 
     def body(carry, inputs):
         params, state, alive = carry
@@ -79,7 +82,7 @@ def _train(run, steps, batches, *, loss_fn, optimizer, eval_fn, eval_every, fina
 
     def group(carry, inputs):
         carry, losses = jax.lax.scan(body, carry, inputs)
-        return carry, (losses, _evaluate(eval_fn, carry[0], carry[2]))
+        return carry, (losses, _evaluate(owner, eval_fn, carry[0], carry[2]))
 
     groups, rest = divmod(n, eval_every)
     head = jax.tree.map(
@@ -92,7 +95,7 @@ def _train(run, steps, batches, *, loss_fn, optimizer, eval_fn, eval_every, fina
         carry, more = jax.lax.scan(body, carry, tail)
         losses = jnp.concatenate([losses, more])
         if final:
-            evals = jnp.concatenate([evals, _evaluate(eval_fn, carry[0], carry[2])[None]])
+            evals = jnp.concatenate([evals, _evaluate(owner, eval_fn, carry[0], carry[2])[None]])
     return carry, losses, evals
 
 
@@ -115,13 +118,13 @@ def _map(function, runs, batch_size: int, count: int):
     return jax.tree.map(lambda y: y.reshape(batches * batch_size, *y.shape[2:])[:count], out)
 
 
-@functools.partial(jax.jit, static_argnames=("optimizer", "init_fn", "positional", "mesh"))
-def start(hyperparams, params, seeds, *, optimizer, init_fn, positional, mesh):
+@functools.partial(jax.jit, static_argnames=("optimizer", "init_fn", "positional", "mesh", "owner"))
+def start(hyperparams, params, seeds, *, optimizer, init_fn, positional, mesh, owner=OWNER):
     """Every run's starting parameters, optimizer state and ``alive`` flag."""
 
     def one(hyperparams, seed):
         start = params if init_fn is None else init_fn.value(jax.random.key(seed))
-        state = build(optimizer.value, hyperparams, positional).init(start)
+        state = build(optimizer.value, hyperparams, positional, owner).init(start)
         return start, state, jnp.ones((), bool)
 
     out = jax.vmap(one)(hyperparams, seeds)
@@ -141,6 +144,7 @@ def start(hyperparams, params, seeds, *, optimizer, init_fn, positional, mesh):
         "positional",
         "batch_size",
         "mesh",
+        "owner",
     ),
 )
 def run(runs, steps, batches, *, batch_size, mesh, **static):
@@ -183,15 +187,51 @@ def to_mesh(tree: Any, mesh: Mesh) -> Any:
     return jax.tree.map(put, tree)
 
 
-def auto_batch_size(count: int, mesh: Mesh | None) -> int:
-    """How many runs are vectorised at once when ``batch_size`` is not given.
+# How many steps the strategies are timed on, and the choices measured so far.
+PROBE_STEPS = 16
+_fastest: dict[Any, int] = {}
 
-    On accelerators all of a device's runs (one vmap). On CPU the runs follow one
-    another: XLA's CPU backend already spreads one run's operations over the cores, and
-    vectorising runs was measured slower or no faster (benchmarks/README.md).
+
+def fastest_batch_size(runs: Any, steps: Any, batches: Any, *, mesh: Mesh | None, **static) -> int:
+    """How many runs to vectorise at once when ``batch_size`` is not given: measured.
+
+    All of a device's runs in one ``vmap``, or one run after another: which is faster
+    depends on the model, the number of runs and the hardware (one ``vmap`` was 0.84×
+    the loop's time for 16 runs of a small MLP on CPU, and 1.8× it for a CNN whose
+    convolutions already fill the cores). The first sweep of a program times both on
+    its first steps (each compiled once, then run in A B B A order) and keeps the
+    faster; later sweeps of the same functions and shapes reuse the choice.
     """
-    devices = mesh.devices.flat if mesh is not None else jax.devices()
-    per_device = -(-count // (mesh.devices.size if mesh is not None else 1))
-    if all(device.platform == "cpu" for device in devices):
+    count = int(runs[3].shape[0])
+    per_device = -(-count // (1 if mesh is None else mesh.devices.size))
+    if per_device == 1:
         return 1
-    return per_device
+    shapes = jax.tree.map(lambda x: (x.shape, str(x.dtype)), (runs, batches))
+    key = (
+        tuple(sorted(static.items(), key=lambda item: item[0])),
+        jax.tree.structure(shapes),
+        tuple(jax.tree.leaves(shapes)),
+        mesh,
+    )
+    if key not in _fastest:
+        _fastest[key] = _measure(runs, steps, batches, mesh, per_device, static)
+    return _fastest[key]
+
+
+def _measure(runs, steps, batches, mesh, per_device, static) -> int:
+    n = min(PROBE_STEPS, int(steps.shape[0]))
+    head = jax.tree.map(lambda x: x[:n], (steps, batches))
+    probe = dict(static, eval_fn=None, eval_every=n, final=False)
+    candidates = (1, per_device)
+    seconds = dict.fromkeys(candidates, 0.0)
+
+    def call(size: int) -> float:
+        began = time.perf_counter()
+        jax.block_until_ready(run(runs, *head, batch_size=size, mesh=mesh, **probe))
+        return time.perf_counter() - began
+
+    for size in candidates:
+        call(size)  # compiles
+    for size in (*candidates, *candidates[::-1]):
+        seconds[size] += call(size)
+    return min(candidates, key=seconds.__getitem__)
