@@ -2,7 +2,8 @@
 
 The loop (B) is what a user writes without ``lrjax.sweep``: ONE jitted training scan that
 takes the rate as an argument (lrjax's hyperparameters live in the state, so it compiles
-once), called K times. The sweep (A) is ``lrjax.sweep`` of the same K rates. Both train
+once), called K times; the other thing a user writes is that scan under ``jax.vmap`` over
+the K rates, one ``jax.jit`` (C). The sweep (A) is ``lrjax.sweep`` of the same K rates. Both train
 the digits-like MLP (64-128-10, batch 128, 300 steps, SGD with momentum 0.9).
 
 - first call: each side with functions it has never seen, compile included (what a user
@@ -83,6 +84,8 @@ def _loop_fn():
 
 def _sides(params, batches, rates, loss=loss_fn, train=None):
     train = train or _loop_fn()
+    together = jax.jit(jax.vmap(train.__wrapped__, in_axes=(0, None, None)))
+    stacked = jnp.asarray(rates, jnp.float32)
 
     def sweep():
         return lrjax.sweep(loss, params, batches, optimizer, learning_rates=rates).losses
@@ -90,7 +93,10 @@ def _sides(params, batches, rates, loss=loss_fn, train=None):
     def loop():
         return np.stack([np.asarray(train(jnp.float32(r), params, batches)) for r in rates])
 
-    return sweep, loop
+    def vmapped():
+        return np.asarray(together(stacked, params, batches))
+
+    return sweep, loop, vmapped
 
 
 def _timed(function) -> tuple[float, Any]:
@@ -116,14 +122,17 @@ def measure(quick: bool, k: int, rounds: int) -> dict[str, Any]:
     rates = list(np.geomspace(1e-3, 1.0, k))
     # First call: functions neither side has seen, so both compile.
     fresh_loss = lambda p, b: loss_fn(p, b)
-    sweep, loop = _sides(params, batches, rates, loss=fresh_loss)
+    sweep, loop, vmapped = _sides(params, batches, rates, loss=fresh_loss)
     sweep_first, swept = _timed(sweep)
     loop_first, separate = _timed(loop)
+    vmapped()  # compiles
     repeat = {
         "ratio": _paired(sweep, loop, rounds),
+        "vmap_ratio": _paired(sweep, vmapped, rounds),
         "self": _paired(loop, loop, rounds),
         "sweep_s": min(_timed(sweep)[0] for _ in range(2)),
         "loop_s": min(_timed(loop)[0] for _ in range(2)),
+        "vmap_s": min(_timed(vmapped)[0] for _ in range(2)),
     }
     return {
         "k": k,
@@ -160,14 +169,17 @@ def sweep_case(quick: bool) -> dict[str, Any]:
 
 def main() -> None:
     print(f"backend {jax.default_backend()}, {jax.device_count()} device(s)")
-    print("| K | first call sweep / loop (s) | ratio | repeated sweep / loop (s) | ratio | A A |")
-    print("|--:|--:|--:|--:|--:|--:|")
+    print(
+        "| K | first call sweep / loop (s) | ratio | repeated sweep / loop / vmap (s) | "
+        "vs loop | vs vmap | A A |"
+    )
+    print("|--:|--:|--:|--:|--:|--:|--:|")
     for k in (1, 4, 16, 64):
         m = measure(False, k, rounds=3 if k == 64 else 5)
         print(
             f"| {k} | {m['first_sweep_s']:.2f} / {m['first_loop_s']:.2f} | "
-            f"{m['first_ratio']:.2f} | {m['sweep_s']:.2f} / {m['loop_s']:.2f} | "
-            f"{m['ratio']:.2f} | {m['self']:.2f} |",
+            f"{m['first_ratio']:.2f} | {m['sweep_s']:.2f} / {m['loop_s']:.2f} / "
+            f"{m['vmap_s']:.2f} | {m['ratio']:.2f} | {m['vmap_ratio']:.2f} | {m['self']:.2f} |",
             flush=True,
         )
 

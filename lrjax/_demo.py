@@ -1,4 +1,5 @@
-"""The main job: find a rate, sweep rates, train with warm-up + cosine, show it all.
+"""The main job: a rate from the range test, a rate tuned within a budget, training with
+warm-up + cosine at the tuned one, and plots of it all.
 
 An MLP (64-128-10) on scikit-learn's bundled 8×8 digits: no download, two minutes at
 most on a 2-core CPU.
@@ -55,54 +56,69 @@ def _run(out: str, steps: int, seed: int) -> int:
     batches = _batches(data, steps, seed)
     loss_fn = mlp_loss
 
-    # 1. The range test.
-    print("\n1. range test (Adam, rate from 1e-7 to 10 over 100 steps)")
+    # 1. The range test: the fast answer, from one short run.
+    print("\n1. range test (Adam, rate from 1e-7 to 10 over 100 steps): the fast answer")
     started = time.perf_counter()
     finder = lrjax.find_learning_rate(loss_fn, params, _head(batches, 100), lrjax.adam)
     if finder.suggestion is None:
-        raise DemoError("the range test found no descent to suggest a rate from")
-    rate = finder.suggestion
+        raise DemoError(f"the range test found no descent to suggest a rate from: {finder.reason}")
+    suggested = finder.suggestion
     stop = "" if not finder.diverged else f", stopped at {finder.divergence_learning_rate:.3g}"
-    print(
-        f"   suggestion {rate:.3g} (steepest); valley {finder.suggestions['valley']:.3g}, "
-        f"minimum {finder.suggestions['minimum']:.3g}{stop}  [{time.perf_counter() - started:.1f}s]"
-    )
+    print(f"   suggestion {suggested:.3g}{stop}  [{time.perf_counter() - started:.1f}s]")
 
-    # 2. A sweep of a handful of rates around it, trained together.
-    rates = rate * np.logspace(-1.5, 1.0, 6)
+    # 2. The tuner: the thorough answer, full runs chosen by held-out loss.
     warmup_steps = steps // 10
     warm_cosine = lambda lr: schedules.warmup(
         schedules.cosine_decay(lr, steps - warmup_steps), warmup_steps
     )
+    validation = _validation(data)
     print(
-        f"\n2. sweep: {len(rates)} rates, Adam with warm-up + cosine, {steps} steps each, "
-        "in one program"
+        f"\n2. tune_learning_rate: Adam with warm-up + cosine over {steps} steps, rates chosen "
+        "by the loss on a held-out fifth of the training data: the thorough answer"
     )
     started = time.perf_counter()
-    swept = lrjax.sweep(
-        loss_fn, params, batches, lambda lr: lrjax.adam(warm_cosine(lr)), learning_rates=rates
+    tuned = lrjax.tune_learning_rate(
+        loss_fn,
+        params,
+        batches,
+        lambda lr: lrjax.adam(warm_cosine(lr)),
+        eval_fn=lambda p: mlp_loss(p, validation),
     )
-    assert swept.learning_rates is not None  # a sweep over learning_rates= has them
-    for r, final, diverged in zip(
-        swept.learning_rates, swept.final_losses, swept.diverged, strict=True
-    ):
-        mark = "diverged" if diverged else f"final loss {final:.4f}"
-        best = "  <- best" if r == swept.best_learning_rate else ""
-        print(f"   rate {r:9.3g}  {mark}{best}")
-    print(f"   [{time.perf_counter() - started:.1f}s]")
+    if tuned.learning_rate is None:
+        raise DemoError("every rate the tuner tried diverged")
+    rate = tuned.learning_rate
+    for rung in tuned.rounds:
+        shown = ", ".join(
+            f"{r:.3g}: {'diverged' if not np.isfinite(v) else f'{v:.3f}'}"
+            for r, v in zip(rung.learning_rates, rung.scores, strict=True)
+        )
+        print(f"   after {rung.steps:>4} steps  {shown}")
+    print(
+        f"   tuned rate {rate:.3g} ({tuned.steps_used} steps in all, "
+        f"{tuned.steps_used / steps:.1f} runs' worth)  [{time.perf_counter() - started:.1f}s]"
+    )
+    print(
+        f"   training uses the tuned rate: it was chosen by held-out loss after full runs of "
+        f"this very protocol; the suggestion ({suggested:.3g}) comes from 100 steps at "
+        "constant rates, a first guess"
+    )
 
-    # 3. Training with the suggestion, and two contrasts on the same budget.
+    # 3. Training with the tuned rate, and contrasts on the same budget.
     adagrad_finder = lrjax.find_learning_rate(loss_fn, params, _head(batches, 100), lrjax.adagrad)
     adagrad_rate = adagrad_finder.suggestion or 1e-2
     runs = [
         ("adam", "warm-up + cosine", rate, lambda: lrjax.adam(warm_cosine(rate))),
+        ("adam", "warm-up + cosine", suggested, lambda: lrjax.adam(warm_cosine(suggested))),
         ("adam", "constant", rate, lambda: lrjax.adam(rate)),
         ("adagrad", "constant", adagrad_rate, lambda: lrjax.adagrad(adagrad_rate)),
     ]
-    print(f"\n3. training ({steps} steps; Adagrad's rate from its own range test)")
+    print(
+        f"\n3. training ({steps} steps): the tuned rate, the suggestion, a constant rate, "
+        "and Adagrad at its own range test's suggestion"
+    )
     results = []
-    for method, schedule, _, build in runs:
-        results.append(_train(f"{method} ({schedule})", build(), params, batches, data))
+    for method, schedule, lr, build in runs:
+        results.append(_train(f"{method} ({schedule}, {lr:.2g})", build(), params, batches, data))
 
     print("\n   method    schedule           rate       test accuracy   time")
     for (method, schedule, lr, _), result in zip(runs, results, strict=True):
@@ -111,7 +127,7 @@ def _run(out: str, steps: int, seed: int) -> int:
             f"        {result['seconds']:.1f}s"
         )
 
-    _plots(plt, out, finder, swept, warm_cosine(rate), rate, steps, runs, results)
+    _plots(plt, out, finder, tuned, warm_cosine(rate), rate, steps, runs, results)
     print(f"\nplots written to {os.path.abspath(out)}")
     return 0
 
@@ -172,8 +188,16 @@ def mlp_loss(params, batch):
     return -jnp.mean(jnp.take_along_axis(log_probs, y[:, None], axis=1))
 
 
+def _validation(data):
+    """The last fifth of the training split: what the tuner chooses by."""
+    (x, y), _ = data
+    cut = int(0.8 * len(x))
+    return jnp.asarray(x[cut:]), jnp.asarray(y[cut:])
+
+
 def _batches(data, steps: int, seed: int):
     (x, y), _ = data
+    x, y = x[: int(0.8 * len(x))], y[: int(0.8 * len(y))]
     index = np.random.default_rng(seed + 1).integers(0, len(x), (steps, BATCH_SIZE))
     return jnp.asarray(x[index]), jnp.asarray(y[index])
 
@@ -223,7 +247,7 @@ def _slice(batches, begin: int, end: int):
     return jax.tree.map(lambda b: b[begin:end], batches)
 
 
-def _plots(plt, out, finder, swept, schedule: Callable, rate: float, steps: int, runs, results):
+def _plots(plt, out, finder, tuned, schedule: Callable, rate: float, steps: int, runs, results):
     from lrjax import plotting
 
     def save(fig, name):
@@ -235,9 +259,8 @@ def _plots(plt, out, finder, swept, schedule: Callable, rate: float, steps: int,
     save(fig, "finder.png")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="constrained")
-    plotting.plot_sweep(swept, ax=axes[0])
-    plotting.plot_sweep(swept, ax=axes[1], kind="final")
-    save(fig, "sweep.png")
+    tuned.plot(axes=axes)
+    save(fig, "tune.png")
 
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     plotting.plot_schedules(

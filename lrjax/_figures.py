@@ -62,15 +62,23 @@ def draw_finder(owner: str, result: Any, ax: Any) -> Any:
         )
     ax = axes(owner, ax)
     rates, losses, smoothed = result.learning_rates, result.losses, result.smoothed_losses
-    rows = 2 + sum(rate is not None for rate in result.suggestions.values())
+    rows = 3 + sum(rate is not None for rate in result.suggestions.values())
     marks = (result.divergence_learning_rate is not None) + (result.stable_rate is not None)
     limits = _finder_limits(result, rows + marks)
-    raw_label, smoothed_label = "loss", "smoothed"
+    raw_label, smoothed_label = "loss", "moving average"
     if limits is not None:
         raw_label += _above(losses, limits[1])
         smoothed_label += _above(smoothed, limits[1])
     ax.plot(rates, losses, color="0.7", lw=1, label=raw_label)
-    ax.plot(rates, smoothed, color="C0", lw=2, label=smoothed_label)
+    ax.plot(rates, smoothed, color="C0", lw=1, alpha=0.6, label=smoothed_label)
+    if len(rates) and positive(rates):
+        from lrjax._finding._finder import centred
+
+        curve = centred(np.asarray(rates, np.float64), np.asarray(losses, np.float64))
+        label = "centred smoothing"
+        if limits is not None:
+            label += _above(curve, limits[1])
+        ax.plot(rates, curve, color="C0", lw=2, label=label)
     for name, rate in result.suggestions.items():
         if rate is not None:
             label = f"{name}: {rate:.2g}" + _SUGGESTION_NOTES.get(name, "")
@@ -165,7 +173,7 @@ def _finder_limits(result: FinderResult, rows: int) -> tuple[float, float] | Non
     low, high = float(np.min(values)), float(np.max(kept) if len(kept) else np.max(values))
     pad = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
     low, high = low - pad, high + pad
-    legend = min(0.45, 0.055 * rows + 0.04)  # its height, as a fraction of the axes
+    legend = min(0.6, 0.055 * rows + 0.04)  # its height, as a fraction of the axes
     return low, low + (high - low) / (1 - legend)
 
 

@@ -42,13 +42,15 @@ def test_demo_writes_its_plots(tmp_path):
     out = tmp_path / "plots"
     result = lrjax_main("demo", "--steps", "100", "--out", str(out), "--seed", "1")
     assert result.returncode == 0, result.stderr
-    for name in ("finder.png", "sweep.png", "schedule.png", "training.png"):
+    for name in ("finder.png", "tune.png", "schedule.png", "training.png"):
         assert (out / name).stat().st_size > 10_000, name
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == f"plots written to {os.path.abspath(out)}"
     assert "suggestion" in result.stdout and "test accuracy" in result.stdout
+    assert "tuned rate" in result.stdout and "training uses the tuned rate" in result.stdout
     table = [line for line in lines if "%" in line and line.endswith("s") and "step" not in line]
     assert [line.split()[:2] for line in table] == [
+        ["adam", "warm-up"],
         ["adam", "warm-up"],
         ["adam", "constant"],
         ["adagrad", "constant"],

@@ -100,11 +100,13 @@ def test_a_second_call_compiles_nothing():
             compiles.append(event)
 
     tune()  # whatever earlier tests compiled
+    other = (BATCHES[0] * 1.5, BATCHES[1] * 1.5)
+    start = jnp.ones(8)
+    jax.block_until_ready((other, start))
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         tune()
-        other = (BATCHES[0] * 1.5, BATCHES[1] * 1.5)
-        lrjax.tune_learning_rate(loss_fn, jnp.ones(8), other, scheduled, eval_fn=eval_fn)
+        lrjax.tune_learning_rate(loss_fn, start, other, scheduled, eval_fn=eval_fn)
     finally:
         jax.monitoring.clear_event_listeners()
     assert compiles == []
@@ -191,7 +193,7 @@ def test_the_range_test_ramps_the_peak_of_a_scheduled_factory():
         seen.append(rate)
         return optax.sgd(rate)
 
-    tx = _tune.PeakRamp(factory)(lambda step: 0.1 * (step + 1))
+    tx = _tune.PeakRamp(factory)(lambda step: 0.1 * (jnp.asarray(step, jnp.float32) + 1))
     state = tx.init(jnp.zeros(2))
     updates, state = tx.update(jnp.ones(2), state)
     updates, state = tx.update(jnp.ones(2), state)
@@ -202,16 +204,16 @@ def test_the_range_test_ramps_the_peak_of_a_scheduled_factory():
 BAD = [
     ({"budget": 0}, "budget must be > 0, got 0"),
     ({"budget": -1.0}, "budget must be > 0, got -1.0"),
-    ({"budget": float("nan")}, "budget must be > 0, got nan"),
+    ({"budget": float("nan")}, "budget must be finite in float32, got nan"),
     ({"budget": "4"}, "budget must be a real number"),
     ({"budget": 1.0}, "budget must allow the smallest search (2 rates, 1.12 full runs), got 1.0"),
     ({"num_steps": 4}, "num_steps must be an integer >= 8, got 4"),
-    ({"num_steps": 10.0}, "num_steps must be an integer"),
+    ({"num_steps": 10.0}, "num_steps must be a concrete integer >= 8, got 10.0"),
     ({"num_steps": 100}, "the stacked batches hold 64 steps, fewer than num_steps=100"),
     ({"seed": -1}, "seed must be an integer >= 0, got -1"),
-    ({"seed": 1.5}, "seed must be an integer"),
+    ({"seed": 1.5}, "seed must be a concrete integer >= 0, got 1.5"),
     ({"eval_fn": 3}, "eval_fn must be a function eval_fn(params) -> scalar"),
-    ({"mesh": "cpu"}, "mesh must be a jax.sharding.Mesh, got str"),
+    ({"mesh": "cpu"}, "mesh must be a jax.sharding.Mesh, got 'cpu'"),
     ({"progress": "yes"}, "progress must be True or False"),
     ({"min_lr": 0.0}, "min_lr must be > 0, got 0.0"),
     ({"max_lr": 1e-8}, "max_lr must be > min_lr=1e-07, got 1e-08"),
@@ -221,7 +223,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), BAD, ids=[str(c) for c, _ in BAD])
+@pytest.mark.parametrize(
+    ("change", "message"), BAD, ids=[f"{next(iter(c))}-{i}" for i, (c, _) in enumerate(BAD)]
+)
 def test_bad_arguments_are_named(change, message):
     arguments = dict(loss_fn=loss_fn, params=jnp.zeros(8), batches=BATCHES) | change
     with pytest.raises(ValueError, match=r"^tune_learning_rate: ") as raised:
@@ -231,9 +235,9 @@ def test_bad_arguments_are_named(change, message):
 
 
 def test_user_errors_name_tune_learning_rate():
-    with pytest.raises(TypeError, match="tune_learning_rate: loss_fn"):
+    with pytest.raises(TypeError, match="tune_learning_rate: calling loss_fn as loss_fn"):
         lrjax.tune_learning_rate(lambda w: w.sum(), jnp.zeros(8), BATCHES)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(TypeError, match="tune_learning_rate: eval_fn"):
+        with pytest.raises(TypeError, match="tune_learning_rate: calling eval_fn as eval_fn"):
             tune(eval_fn=lambda w, batch: w.sum())

@@ -31,7 +31,8 @@ from lrjax._validation import (
 )
 
 OWNER = "tune_learning_rate"
-# The range test's length: at most this, and at most the run's length.
+# The range test's length: at most this, and at most a quarter of the run (its factory's
+# own schedule, warm-up and decay, then bends the ramp little: see PeakRamp).
 FINDER_STEPS = 100
 # Where the rungs end, as fractions of the run: the runs left after each are halved.
 RUNG_ENDS = (1 / 8, 1 / 4, 1 / 2, 1)
@@ -61,7 +62,7 @@ def tune_learning_rate(
     """A tuned peak rate for a full training run, within ``budget`` runs' worth of steps.
 
     First the range test (:func:`find_learning_rate`, from ``min_lr`` to ``max_lr``
-    over ``min(100, num_steps)`` steps on batches spread over the run, picked by
+    over ``min(100, num_steps // 4)`` steps on batches spread over the run, picked by
     ``seed``). Then successive halving over a bracket of peak rates ``√2`` apart, from
     ``4 ×`` the range test's suggestion down: every rate trains from ``params`` with
     ``optimizer(rate)`` (its own schedule, built from the peak rate, over the whole
@@ -75,7 +76,9 @@ def tune_learning_rate(
 
     The range test calls ``optimizer`` with each step's rate as a traced scalar, so a
     factory that builds a schedule from its peak rate (warm-up, decay) shapes the range
-    test's rates by its own schedule too; only the bracket's place comes from it.
+    test's rates by its own schedule too: over the first quarter of a warm-up + cosine
+    run that is the warm-up (where the ramp's rates are tiny anyway) and a decay of at
+    most 15%. Only the bracket's place comes from the range test.
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (a real floating-point scalar).
@@ -138,7 +141,7 @@ def tune_learning_rate(
         if num_steps is None:
             raise ValueError(f"{OWNER}: num_steps is required when batches is an iterable")
         batches = _loop.stack(OWNER, list(_loop.iterate(OWNER, iterator, num_steps)))
-    finder_steps = min(FINDER_STEPS, num_steps)
+    finder_steps = max(2, min(FINDER_STEPS, num_steps // 4))
     ramp = _finder.check_ramp(OWNER, min_lr, max_lr, finder_steps, "exponential")
     ends = _rung_ends(num_steps)
     count = _count(budget, ends, num_steps)
