@@ -134,9 +134,14 @@ def test_finder_example_suggests_and_sweeps():
         namespace = run(source)
     finally:
         plt.close("all")
-    result, swept = namespace["result"], namespace["swept"]
+    result, swept, tuned = namespace["result"], namespace["swept"], namespace["tuned"]
     assert 1e-7 < result.suggestion < 10.0
-    assert set(result.suggestions) == {"steepest", "valley", "minimum"}
+    assert set(result.suggestions) == {"bottom", "steepest", "valley", "minimum"}
+    assert result.suggestion == result.suggestions["bottom"]
+    assert tuned.learning_rate == tuned.rounds[-1].learning_rates[
+        tuned.rounds[-1].scores.argmin()
+    ].astype("float32")
+    assert tuned.steps_used <= 5 * 300
     # The values the comment shows.
     shown = f"{swept.best_learning_rate}, {swept.losses.shape}: [K, T]"
     assert comment(source, "swept.best_learning_rate, swept.losses.shape") == shown
