@@ -137,8 +137,14 @@ def draw_tune(owner: str, result: Any, given: Any) -> Any:
     if result.learning_rate is not None:
         label = f"chosen: {result.learning_rate:.3g}"
         ax.axvline(result.learning_rate, color="C3", lw=1.2, label=label)
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
     ax.set_xscale("log")
-    plain_log_ticks(ax)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if positive(*(rung.scores for rung in result.rounds)):
+        ax.set_yscale("log")  # the later rungs' scores are often far below the first's
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel("score (lower is better)")
     ax.set_title(f"successive halving ({result.steps_used} steps in all)")

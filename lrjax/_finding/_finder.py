@@ -123,7 +123,7 @@ def find_learning_rate(
       >>> loss = lambda w, x: jnp.mean((x * w - 2.0 * x) ** 2)  # SGD is stable below 1
       >>> result = lrjax.find_learning_rate(loss, jnp.zeros(()), jnp.ones((100, 8)))
       >>> result.diverged, round(result.suggestion, 2)
-      (True, 0.14)
+      (True, 0.54)
 
     References:
       Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017,
