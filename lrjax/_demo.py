@@ -127,7 +127,8 @@ def _run(out: str, steps: int, seed: int) -> int:
             f"        {result['seconds']:.1f}s"
         )
 
-    _plots(plt, out, finder, tuned, warm_cosine(rate), rate, steps, runs, results)
+    roles = [" (tuned)", " (suggested)", "", " (its own range test)"]
+    _plots(plt, out, finder, tuned, warm_cosine(rate), rate, steps, runs, results, roles)
     print(f"\nplots written to {os.path.abspath(out)}")
     return 0
 
@@ -247,7 +248,9 @@ def _slice(batches, begin: int, end: int):
     return jax.tree.map(lambda b: b[begin:end], batches)
 
 
-def _plots(plt, out, finder, tuned, schedule: Callable, rate: float, steps: int, runs, results):
+def _plots(
+    plt, out, finder, tuned, schedule: Callable, rate: float, steps: int, runs, results, roles
+):
     from lrjax import plotting
 
     def save(fig, name):
@@ -271,9 +274,9 @@ def _plots(plt, out, finder, tuned, schedule: Callable, rate: float, steps: int,
 
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     window = 20
-    for (method, schedule_name, lr, _), result in zip(runs, results, strict=True):
+    for (method, schedule_name, lr, _), result, role in zip(runs, results, roles, strict=True):
         smooth = np.convolve(result["losses"], np.ones(window) / window, mode="valid")
-        label = f"{method}, {schedule_name} ({lr:.2g}): {100 * result['accuracy']:.1f}%"
+        label = f"{method}, {schedule_name}, {lr:.2g}{role}: {100 * result['accuracy']:.1f}%"
         ax.plot(np.arange(window - 1, len(result["losses"])), smooth, label=label)
     ax.set_yscale("log")
     ax.set_xlabel("step")
