@@ -73,7 +73,7 @@ def tune_learning_rate(
     MLP of the benchmark this cut the worst regret from 51% to 20% against keeping
     the best half by score). After the last step the best is the answer. Runs that
     diverge stop at once. How many rates the bracket holds follows from ``budget``:
-    the most whose halving costs at most ``budget × num_steps`` update steps (12 for the
+    the most whose halving costs at most ``budget × num_steps`` update steps (11 or 12 for the
     default 4). Every rung is one compiled program of the :func:`sweep` engine: a
     second call with the same functions and shapes compiles nothing.
 
