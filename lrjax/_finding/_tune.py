@@ -149,7 +149,7 @@ def tune_learning_rate(
     ends = _rung_ends(num_steps)
     count = _count(budget, ends, num_steps)
 
-    bar = _loop.progress_bar(OWNER, finder_steps + int(budget * num_steps), progress, "tune")
+    bar = _loop.progress_bar(OWNER, finder_steps + _cost(count, ends), progress, "tune")
     try:
         picked = np.sort(np.random.default_rng(seed).choice(num_steps, finder_steps, replace=False))
         finder = _finder.range_test(
