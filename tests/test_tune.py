@@ -118,7 +118,6 @@ def test_a_second_call_compiles_nothing():
 def test_iterable_batches_equal_stacked_ones():
     stacked = tune()
     listed = [jax.tree.map(lambda b, i=i: b[i], BATCHES) for i in range(64)]
-    iterated = tune(batches=iter(listed), num_steps=64) if False else None
     iterated = lrjax.tune_learning_rate(
         loss_fn, jnp.zeros(8), iter(listed), scheduled, eval_fn=eval_fn, num_steps=64
     )

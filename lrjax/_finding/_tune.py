@@ -18,6 +18,7 @@ from lrjax import _chain
 from lrjax._finding import _finder, _loop
 from lrjax._finding import _sweep_program as program
 from lrjax._finding._results import FinderResult, TuneResult, TuneRound
+from lrjax._finding._sweep import _as_given
 from lrjax._methods._sgd import sgd
 from lrjax._validation import (
     check_callable,
@@ -25,7 +26,6 @@ from lrjax._validation import (
     check_float,
     check_integer,
     describe,
-    is_concrete,
     positive,
     show,
 )
@@ -124,8 +124,6 @@ def tune_learning_rate(
     if num_steps is not None:
         num_steps = check_integer(OWNER, "num_steps", num_steps, len(RUNG_ENDS) * 2)
     budget = float(check_float(OWNER, "budget", budget, positive, "> 0"))
-    if isinstance(budget, jax.Array) and not is_concrete(budget):
-        raise ValueError(f"{OWNER}: budget must be a concrete number, got {show(budget)}")
     seed = check_integer(OWNER, "seed", seed, 0, 2**32 - 1)
     progress = check_flag(OWNER, "progress", progress)
     if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
@@ -308,7 +306,7 @@ def _halve(loss_fn, params, batches, optimizer, eval_fn, rates, ends, mesh, bar)
         index = np.concatenate([keep, np.repeat(keep[:1], -len(keep) % devices)])
         state = _select((state[0], params_, opt_state, alive_), index)
     best = int(np.argmin(rounds[-1].scores))
-    return rounds, float(_as_given(rounds[-1].learning_rates[best])), used
+    return rounds, _as_given(float(rounds[-1].learning_rates[best]), np.float32), used
 
 
 # How the survivors of a rung are picked: the best ones ("best"), or the run of
@@ -338,9 +336,3 @@ def _select(runs: Any, index: Any) -> Any:
 
 def _pad(values: dict[str, np.ndarray], devices: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([v, np.repeat(v[:1], -len(v) % devices)]) for k, v in values.items()}
-
-
-def _as_given(rate: float) -> float:
-    """The rate as the shortest decimal that is the same float32 (0.01, not
-    0.009999999776482582): the runs trained at the float32 value."""
-    return float(str(np.float32(rate)))
