@@ -18,9 +18,10 @@ from lrjax._validation import default, show
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """State of :func:`add_decayed_weights`: ``count`` steps a scheduled coefficient."""
+    """State of :func:`add_decayed_weights`: ``count`` steps a scheduled coefficient; a
+    coefficient given as a number or an array reads no step (``optax.EmptyState()``)."""
 
-    count: jax.Array
+    count: _tree.Count
     hyperparams: _hyperparams.HyperparamsState
 
 
@@ -80,7 +81,8 @@ def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransf
 
     def init_fn(params: optax.Params) -> AddDecayedWeightsState:
         del params
-        return AddDecayedWeightsState(count=_tree.zeros_count(), hyperparams=hyperparams.init())
+        count = _tree.count_if(hyperparams.reads_step)
+        return AddDecayedWeightsState(count=count, hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del extra_args
@@ -105,10 +107,10 @@ class ScaleByLearningRateState(NamedTuple):
 
     A rate given as a number is ``hyperparams.values["learning_rate"]`` (settable with
     :func:`lrjax.set_hyperparams` or ``optax.tree.set``); one given as a JAX array is used
-    as given and not held (``hyperparams.values`` is then empty).
+    as given and not held (``hyperparams.values`` is then empty). A constant rate reads
+    no step, so the state counts none (a schedule's state does).
     """
 
-    count: jax.Array
     hyperparams: _hyperparams.HyperparamsState
 
 
@@ -160,12 +162,12 @@ def learning_rate_block(learning_rate: ScalarOrSchedule) -> optax.GradientTransf
 
     def init_fn(params: optax.Params) -> ScaleByLearningRateState:
         del params
-        return ScaleByLearningRateState(count=_tree.zeros_count(), hyperparams=hyperparams.init())
+        return ScaleByLearningRateState(hyperparams=hyperparams.init())
 
     def update_fn(updates, state, params=None, **extra_args):
         del params, extra_args
-        rate = hyperparams.read(state.hyperparams, state.count).value("learning_rate")
-        return _scale(updates, rate), state._replace(count=_tree.increment(state.count))
+        rate = hyperparams.read(state.hyperparams, None).value("learning_rate")
+        return _scale(updates, rate), state
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

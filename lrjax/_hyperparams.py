@@ -187,6 +187,11 @@ class Hyperparams:
         self.held = {name: value for name, value in values.items() if is_held(value)}
         self.given = {name: value for name, value in values.items() if not is_held(value)}
 
+    @property
+    def reads_step(self) -> bool:
+        """Whether a value is scheduled, so that ``read`` needs the step count."""
+        return bool(self.scheduled)
+
     def _evaluate(self, count: jax.Array) -> dict[str, jax.Array]:
         return {name: fresh(f(count), default_float()) for name, f in self.scheduled.items()}
 
@@ -194,8 +199,10 @@ class Hyperparams:
         state = held_state(self.held)
         return state._replace(scheduled=self._evaluate(jnp.zeros([], jnp.int32)))
 
-    def read(self, state: HyperparamsState, count: jax.Array) -> Values:
-        """The values the update after ``count`` updates uses; ``.state`` records them."""
+    def read(self, state: HyperparamsState, count: Any) -> Values:
+        """The values the update after ``count`` updates uses; ``.state`` records them.
+        ``count`` may be anything (no counter) where nothing is scheduled (``reads_step``
+        is false)."""
         if self.scheduled:
             state = state._replace(scheduled=self._evaluate(count))
         return Values(state, self.given)

@@ -50,7 +50,18 @@ def state_dtype(dtype: Any) -> np.dtype:
 
 def cast(value: Any, dtype: Any) -> jax.Array:
     """A hyperparameter in the dtype of the arithmetic it enters."""
-    return jnp.asarray(value).astype(dtype)
+    return in_dtype(jnp.asarray(value), dtype)
+
+
+def in_dtype(x: jax.Array, dtype: Any) -> jax.Array:
+    """``x.astype(dtype)``, or ``x`` itself where it already is a strong ``dtype`` array.
+
+    An update traces this once per leaf and operand: skipping a conversion that changes
+    nothing keeps tracing time down on models with many leaves.
+    """
+    if x.dtype == dtype and not getattr(x, "weak_type", True):
+        return x
+    return x.astype(dtype)
 
 
 def fresh(value: Any, dtype: Any) -> jax.Array:
@@ -91,18 +102,19 @@ def leafwise(
     """
     first = trees[0]
     likes = like if isinstance(like, tuple) else None
+    cast_scalars: dict[np.dtype, tuple] = {}  # the scalars in each compute dtype, cast once
 
     def apply(leaf: jax.Array, *others: jax.Array) -> Any:
         dtype = compute_dtype(leaf.dtype)
+        if dtype not in cast_scalars:
+            cast_scalars[dtype] = tuple(cast(s, dtype) for s in scalars)
         return formula(
-            leaf.astype(dtype),
-            *(x.astype(dtype) for x in others),
-            *(cast(s, dtype) for s in scalars),
+            in_dtype(leaf, dtype), *(in_dtype(x, dtype) for x in others), *cast_scalars[dtype]
         )
 
     if likes is None:
         out_like = first if like is None else like
-        return jax.tree.map(lambda o, *xs: apply(*xs).astype(o.dtype), out_like, *trees)
+        return jax.tree.map(lambda o, *xs: in_dtype(apply(*xs), o.dtype), out_like, *trees)
     results = jax.tree.map(apply, *trees)
     n = len(likes)
     if jax.tree.leaves(first):
@@ -112,7 +124,7 @@ def leafwise(
     else:
         results = (results,) * n
     return tuple(
-        jax.tree.map(lambda r, o: r.astype(o.dtype), tree, out)
+        jax.tree.map(lambda r, o: in_dtype(r, o.dtype), tree, out)
         for tree, out in zip(results, likes, strict=True)
     )
 

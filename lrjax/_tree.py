@@ -3,7 +3,7 @@ leaves), and the step counter."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
@@ -73,9 +73,34 @@ def zeros_count() -> jax.Array:
     return jnp.zeros([], jnp.int32)
 
 
-def increment(count: jax.Array) -> jax.Array:
-    """``count + 1``, saturating at the int32 maximum instead of wrapping."""
-    return jnp.asarray(optax.safe_increment(count))
+# A block's step counter, or ``optax.EmptyState()`` where nothing reads the step.
+Count = jax.Array | optax.EmptyState
+
+
+def count_if(needed: bool) -> Count:
+    """A block's step counter: a fresh int32 zero where its update reads the step, else
+    ``optax.EmptyState()`` (no array, as optax's stateless blocks hold). A counter that
+    nothing reads would still cost every compile a scalar kernel of its own."""
+    return zeros_count() if needed else optax.EmptyState()
+
+
+def counts(count: Count) -> bool:
+    """Whether a block keeps a step counter."""
+    return not isinstance(count, optax.EmptyState)
+
+
+@overload
+def increment(count: jax.Array) -> jax.Array: ...
+@overload
+def increment(count: optax.EmptyState) -> optax.EmptyState: ...
+def increment(count: Count) -> Count:
+    """``count + 1``, saturating at the int32 maximum instead of wrapping (as
+    ``optax.safe_increment``, in two operations); no counter stays none."""
+    if isinstance(count, optax.EmptyState):
+        return count
+    count = jnp.asarray(count)
+    top = jnp.iinfo(count.dtype).max
+    return jax.lax.min(count, jnp.asarray(top - 1, count.dtype)) + jnp.asarray(1, count.dtype)
 
 
 def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:

@@ -214,7 +214,8 @@ def test_checkpoint_restore_continues_bit_identically(name, tmp_path):
 
 @pytest.mark.parametrize("name", ALL_METHOD_NAMES)
 def test_counters_saturate(name):
-    tx = ANY[name](1e-2)
+    # A scheduled rate reads the step, so every method's state counts at least one.
+    tx = ANY[name](lambda count: 1e-2 / (1 + count.astype(jnp.float32)))
     state = tx.init(PARAMS)
     top = jnp.iinfo(jnp.int32).max
     state = jax.tree.map(
@@ -224,6 +225,56 @@ def test_counters_saturate(name):
     counts = [x for x in jax.tree.leaves(state) if x.dtype == jnp.int32]
     assert counts and all(int(c) == top for c in counts)
     chex.assert_tree_all_finite(params)
+
+
+def _counters(state) -> int:
+    return sum(x.dtype == jnp.int32 and x.ndim == 0 for x in jax.tree.leaves(state))
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        # Constant hyperparameters: only Adam's bias correction reads the step.
+        (lambda: lrjax.sgd(0.1, momentum=0.9, weight_decay=1e-4), 0),
+        (lambda: lrjax.rmsprop(1e-2, momentum=0.9, centered=True), 0),
+        (lambda: lrjax.adadelta(weight_decay=1e-2), 0),
+        (lambda: lrjax.adagrad(1e-2), 0),
+        (lambda: lrjax.adamw(1e-3, weight_decay=1e-2), 1),
+        # What reads the step keeps its counter: dampening's first step, lr_decay,
+        # each scheduled value.
+        (lambda: lrjax.sgd(0.1, momentum=0.9, dampening=0.5), 1),
+        (lambda: lrjax.adagrad(1e-2, lr_decay=1e-3), 1),
+        (lambda: lrjax.sgd(optax.constant_schedule(0.1), momentum=0.9), 1),
+        (lambda: lrjax.sgd(0.1, momentum=optax.constant_schedule(0.9)), 1),
+        (lambda: lrjax.adamw(1e-3, weight_decay=optax.constant_schedule(1e-2)), 2),
+        (lambda: lrjax.rmsprop(1e-2, decay=optax.constant_schedule(0.9)), 1),
+    ],
+    ids=[
+        "sgd",
+        "rmsprop",
+        "adadelta",
+        "adagrad",
+        "adamw",
+        "sgd-dampening",
+        "adagrad-lr_decay",
+        "sgd-scheduled-rate",
+        "sgd-scheduled-momentum",
+        "adamw-scheduled-decay",
+        "rmsprop-scheduled-decay",
+    ],
+)
+def test_only_what_reads_the_step_counts_it(make, expected):
+    """A counter nothing reads costs every compile a scalar kernel of its own (optax's
+    sgd and rmsprop keep none); each one kept must still count."""
+    tx = make()
+    state = tx.init(PARAMS)
+    assert _counters(state) == expected
+    step = jax.jit(make_step(tx))
+    params = PARAMS
+    for _ in range(3):
+        params, state = step(params, state)
+    counts = [int(x) for x in jax.tree.leaves(state) if x.dtype == jnp.int32 and x.ndim == 0]
+    assert counts == [3] * expected
 
 
 @pytest.mark.parametrize("jit_init", [False, True])

@@ -28,7 +28,11 @@ SHAPES = {"kernel": (7, 5), "bias": (5,), "scale": ()}
 # Gradient magnitudes differ per leaf, so L-DoG's per-leaf step sizes differ.
 GRAD_SCALES = {"kernel": 1.0, "bias": 1e-3, "scale": 30.0}
 NUM_STEPS = 200
-RTOL = {np.float64: 1e-10, np.float32: 2e-6}
+# float32: the norms and sums are reductions whose order follows the CPU's vector width
+# (XLA on AVX-512 and on AVX2, torch in its own); over 200 steps that moved the
+# reps_rel run's relative error from below 2e-6 to 5.0e-6 on an AVX-512 machine. float64
+# holds the formulas to 1e-10.
+RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 SCHEDULE = schedules.cosine_decay(1.0, NUM_STEPS, end_value=0.3)
 
 

@@ -17,10 +17,11 @@ from lrjax._validation import default
 class ScaleByAdadeltaState(NamedTuple):
     """State of :func:`scale_by_adadelta`, named after the paper.
 
-    ``square_avg`` is E[g²] and ``acc_delta`` is E[Δx²] (torch's names).
+    ``square_avg`` is E[g²] and ``acc_delta`` is E[Δx²] (torch's names); ``count`` is
+    the number of updates where a scheduled ρ or ε reads it, else ``optax.EmptyState()``.
     """
 
-    count: jax.Array
+    count: _tree.Count
     square_avg: optax.Updates
     acc_delta: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
@@ -83,7 +84,7 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
 
     def init_fn(params: optax.Params) -> ScaleByAdadeltaState:
         return ScaleByAdadeltaState(
-            count=_tree.zeros_count(),
+            count=_tree.count_if(hyperparams.reads_step),
             square_avg=_tree.full_like(params, 0),
             acc_delta=_tree.full_like(params, 0),
             hyperparams=hyperparams.init(),

@@ -15,9 +15,11 @@ from lrjax._validation import default
 
 
 class ScaleByAdagradState(NamedTuple):
-    """State of :func:`scale_by_adagrad`: ``sum_of_squares`` is Σ g²."""
+    """State of :func:`scale_by_adagrad`: ``sum_of_squares`` is Σ g²; ``count`` is the
+    number of updates where the update reads it (``lr_decay``, a scheduled
+    hyperparameter), else ``optax.EmptyState()``."""
 
-    count: jax.Array
+    count: _tree.Count
     sum_of_squares: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
 
@@ -28,7 +30,9 @@ def _adagrad_preconditioner(state: ScaleByAdagradState, given: dict[str, Any]) -
     dtype = _numerics.default_float()
     lr_decay = _numerics.cast(values.get("lr_decay", 0.0), dtype)
     # `count` was incremented by the update this factor describes: t - 1 = count - 1.
-    decay = 1 + jnp.maximum(state.count - 1, 0).astype(dtype) * lr_decay
+    decay = jnp.ones([], dtype)
+    if isinstance(state.count, jax.Array):  # without lr_decay there may be no counter
+        decay = 1 + jnp.maximum(state.count - 1, 0).astype(dtype) * lr_decay
 
     def rate(s: jax.Array) -> jax.Array:
         dtype = _numerics.compute_dtype(s.dtype)
@@ -85,10 +89,11 @@ def adagrad_direction(
     held = {"eps": eps, **({"lr_decay": lr_decay} if decays else {})}
     hyperparams = _hyperparams.Hyperparams(**held)
     guard = _hyperparams.may_be_zero(eps)
+    counts = decays or hyperparams.reads_step
 
     def init_fn(params: optax.Params) -> ScaleByAdagradState:
         return ScaleByAdagradState(
-            count=_tree.zeros_count(),
+            count=_tree.count_if(counts),
             sum_of_squares=_tree.full_like(params, initial_accumulator_value),
             hyperparams=hyperparams.init(),
         )

@@ -16,9 +16,10 @@ from lrjax._validation import check_flag, default
 
 
 class ScaleByRmsState(NamedTuple):
-    """State of :func:`scale_by_rms`: ``square_avg`` is E[g²]."""
+    """State of :func:`scale_by_rms`: ``square_avg`` is E[g²]; ``count`` is the number
+    of updates where a scheduled α or ε reads it, else ``optax.EmptyState()``."""
 
-    count: jax.Array
+    count: _tree.Count
     square_avg: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
 
@@ -26,7 +27,7 @@ class ScaleByRmsState(NamedTuple):
 class ScaleByCenteredRmsState(NamedTuple):
     """State of :func:`scale_by_rms` with ``centered=True``: ``grad_avg`` is E[g]."""
 
-    count: jax.Array
+    count: _tree.Count
     square_avg: optax.Updates
     grad_avg: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
@@ -98,7 +99,8 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
     guard = _hyperparams.may_be_zero(eps)
 
     def init_fn(params: optax.Params) -> ScaleByRmsState | ScaleByCenteredRmsState:
-        count, square_avg = _tree.zeros_count(), _tree.full_like(params, 0)
+        count = _tree.count_if(hyperparams.reads_step)
+        square_avg = _tree.full_like(params, 0)
         if centered:
             grad_avg = _tree.full_like(params, 0)
             return ScaleByCenteredRmsState(count, square_avg, grad_avg, hyperparams.init())

@@ -15,9 +15,11 @@ from lrjax._validation import check_flag, default, is_concrete, show
 
 
 class ScaleByMomentumState(NamedTuple):
-    """State of :func:`scale_by_momentum`."""
+    """State of :func:`scale_by_momentum`: ``count`` is the number of updates where the
+    update reads it (dampening's first step, a scheduled momentum or dampening), else
+    ``optax.EmptyState()``."""
 
-    count: jax.Array
+    count: _tree.Count
     trace: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
 
@@ -87,10 +89,11 @@ def momentum_direction(
     undamped = _hyperparams.is_zero(dampening)
     held = {"momentum": momentum, **({} if undamped else {"dampening": dampening})}
     hyperparams = _hyperparams.Hyperparams(**held)
+    counts = not undamped or hyperparams.reads_step
 
     def init_fn(params: optax.Params) -> ScaleByMomentumState:
         return ScaleByMomentumState(
-            count=_tree.zeros_count(),
+            count=_tree.count_if(counts),
             trace=_tree.full_like(params, 0),
             hyperparams=hyperparams.init(),
         )
