@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax import lax
 
 from lrjax import _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule, ScheduleFn
@@ -92,7 +93,7 @@ def decayed_weights(weight_decay: Any, mask: Any = None) -> optax.GradientTransf
 
         new_state = AddDecayedWeightsState(_tree.increment(state.count), hp.state)
         return _numerics.leafwise(
-            lambda u, p, wd: u + wd * p, updates, params, scalars=(decay,)
+            lambda u, p, wd: lax.add(u, lax.mul(wd, p)), updates, params, scalars=(decay,)
         ), new_state
 
     tx = optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -200,7 +201,7 @@ def scale_tree(updates: optax.Updates, factor: jax.Array) -> optax.Updates:
     ``factor`` is computed once by the caller: scalar work inside a per-leaf function is
     traced and compiled once per leaf, which slows compilation for many-leaf models.
     """
-    return _numerics.leafwise(lambda u, f: u * f, updates, scalars=(factor,))
+    return _numerics.leafwise(lax.mul, updates, scalars=(factor,))
 
 
 register_rate_factor(ScaleByLearningRateState, lambda s: s.hyperparams.values.get("learning_rate"))

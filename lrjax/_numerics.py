@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 # float32's smallest normal number: a rate below it is a subnormal, and rates are float32.
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
@@ -82,10 +83,17 @@ def python_min(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def safe_divide(numerator: jax.Array, denominator: jax.Array, guard: bool) -> jax.Array:
     """``numerator / denominator``, and 0 where the denominator is 0 when ``guard``."""
+    numerator, denominator = jnp.asarray(numerator), jnp.asarray(denominator)
+    if numerator.shape != denominator.shape or numerator.dtype != denominator.dtype:
+        dtype = jnp.result_type(numerator, denominator)
+        shape = jnp.broadcast_shapes(numerator.shape, denominator.shape)
+        numerator = jnp.broadcast_to(numerator.astype(dtype), shape)
+        denominator = jnp.broadcast_to(denominator.astype(dtype), shape)
     if not guard:
-        return numerator / denominator
-    positive = denominator > 0
-    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1), 0)
+        return lax.div(numerator, denominator)
+    zero, one = lax.full_like(denominator, 0), lax.full_like(denominator, 1)
+    positive = lax.gt(denominator, zero)
+    return lax.select(positive, lax.div(numerator, lax.select(positive, denominator, one)), zero)
 
 
 def leafwise(
@@ -150,14 +158,14 @@ def adam_denominator(
     D-Adaptation and Prodigy do).
     """
     dtype = compute_dtype(v.dtype)
-    v = v.astype(dtype)
+    v = in_dtype(v, dtype)
     if correction2 is not None:
-        root = jnp.sqrt(v / cast(correction2, dtype))
+        root = lax.sqrt(lax.div(v, cast(correction2, dtype)))
     else:
-        root = jnp.sqrt(v)
+        root = lax.sqrt(v)
         if sqrt_correction2 is not None:
-            root = root / cast(sqrt_correction2, dtype)
-    return root + cast(eps, dtype)
+            root = lax.div(root, cast(sqrt_correction2, dtype))
+    return lax.add(root, cast(eps, dtype))
 
 
 def tree_sum(tree: Any, dtype: Any) -> jax.Array:
@@ -170,7 +178,11 @@ def lerp_moment(updates: Any, moment: Any, one_minus_decay: Any) -> Any:
     """The running average ``m ← m + (1 − β)(g − m)``, torch's ``lerp_`` form (it rounds
     differently from ``β m + (1 − β) g``); in the compute dtype, returned in ``m``'s."""
     return leafwise(
-        lambda g, m, c: m + c * (g - m), updates, moment, scalars=(one_minus_decay,), like=moment
+        lambda g, m, c: lax.add(m, lax.mul(c, lax.sub(g, m))),  # m + c (g − m)
+        updates,
+        moment,
+        scalars=(one_minus_decay,),
+        like=moment,
     )
 
 
@@ -178,7 +190,7 @@ def ema_of_squares(updates: Any, moment: Any, decay: Any, one_minus_decay: Any) 
     """The running average of squares ``v ← β v + (1 − β) g²``, torch's
     ``mul_().addcmul_()`` form; in the compute dtype, returned in ``v``'s."""
     return leafwise(
-        lambda g, v, b, c: b * v + c * jnp.square(g),
+        lambda g, v, b, c: lax.add(lax.mul(b, v), lax.mul(c, lax.square(g))),  # b v + c g²
         updates,
         moment,
         scalars=(decay, one_minus_decay),

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
@@ -99,22 +100,27 @@ def adadelta_direction(rho, eps) -> optax.GradientTransformationExtraArgs:
         )  # a scalar, once per step
 
         def step(g, v, u, rho, eps, one_minus_rho, rho_eps):
-            g2 = jnp.square(g)
-            new_g2 = one_minus_rho * g2
-            v = rho * v + new_g2  # E[g²]_t
-            v_eps = v + eps
+            # lax's operations, not jnp's: this traces once per leaf, and each jnp
+            # operation is a jitted function of its own to trace.
+            g2 = lax.square(g)
+            new_g2 = lax.mul(one_minus_rho, g2)
+            v = lax.add(lax.mul(rho, v), new_g2)  # E[g²]_t = ρ E[g²]_{t-1} + (1-ρ) g²
+            v_eps = lax.add(v, eps)
             # E[Δx²]_t = ρ E[Δx²]_{t-1} + (1-ρ) Δx_t²,
             # where Δx_t² = (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) · g².
-            u_new = rho * u + one_minus_rho * (_numerics.safe_divide(u + eps, v_eps, guard) * g2)
+            ratio = _numerics.safe_divide(lax.add(u, eps), v_eps, guard)
+            u_new = lax.add(lax.mul(rho, u), lax.mul(one_minus_rho, lax.mul(ratio, g2)))
             # Δx_t from the *new* E[Δx²]: (E[Δx²]_{t-1} + ε) / (E[g²]_t + ε) equals
             # (E[Δx²]_t + ρε) / (ρ(E[g²]_t + ε) + (1-ρ)g²). The paper's form shares two
             # square roots between the update and E[Δx²]_t, which XLA:CPU then writes to two
             # temporary arrays each step; this one reads the old E[Δx²] once and needs one
             # root, so the step is three passes over memory (benchmarks/README.md).
-            denominator = rho * v_eps + new_g2
-            ratio = (u_new + rho_eps) / denominator
+            denominator = lax.add(lax.mul(rho, v_eps), new_g2)
+            ratio = lax.div(lax.add(u_new, rho_eps), denominator)
             # The denominator is 0 only where g = 0 and ρ(E[g²] + ε) = 0: there Δx = 0.
-            delta = jnp.sqrt(jax.lax.select(denominator > 0, ratio, jnp.zeros_like(ratio))) * g
+            zero = lax.full_like(ratio, 0)
+            ratio = lax.select(lax.gt(denominator, zero), ratio, zero)
+            delta = lax.mul(lax.sqrt(ratio), g)
             return delta, v, u_new
 
         delta, square_avg, acc_delta = _numerics.leafwise(

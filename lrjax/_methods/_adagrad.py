@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
@@ -108,12 +109,15 @@ def adagrad_direction(
 
         # G_t = G_{t-1} + g², d = g / ((√G_t + ε)(1 + (t − 1)·lr_decay))
         sum_of_squares = _numerics.leafwise(
-            lambda g, s: s + jnp.square(g), updates, state.sum_of_squares, like=state.sum_of_squares
+            lambda g, s: lax.add(s, lax.square(g)),
+            updates,
+            state.sum_of_squares,
+            like=state.sum_of_squares,
         )
 
         def direction(g, s, eps, *decay):
-            std = jnp.sqrt(s) + eps
-            return _numerics.safe_divide(g, std * decay[0] if decay else std, guard)
+            std = lax.add(lax.sqrt(s), eps)
+            return _numerics.safe_divide(g, lax.mul(std, decay[0]) if decay else std, guard)
 
         scalars = (hp.value("eps"),) if decay is None else (hp.value("eps"), decay)
         updates = _numerics.leafwise(direction, updates, sum_of_squares, scalars=scalars)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
@@ -132,7 +133,7 @@ def adam_direction(b1, b2, eps, amsgrad: bool) -> optax.GradientTransformationEx
 
         def direction(g, m, v, correction1, sqrt_correction2, eps):
             denominator = _numerics.adam_denominator(v, eps, sqrt_correction2=sqrt_correction2)
-            return _numerics.safe_divide(m / correction1, denominator, guard)
+            return _numerics.safe_divide(lax.div(m, correction1), denominator, guard)
 
         scalars = (correction1, sqrt_correction2, hp.value("eps"))
         updates = _numerics.leafwise(direction, updates, mu, nu_hat, scalars=scalars)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import optax
+from jax import lax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
@@ -50,10 +50,10 @@ register_preconditioner(ScaleByCenteredRmsState, _rms_preconditioner)
 def _std(v: jax.Array, m: jax.Array | None, eps: jax.Array) -> jax.Array:
     """``√(v − m²) + ε`` (or ``√v + ε``) in the compute dtype: ε outside the root, as torch."""
     dtype = _numerics.compute_dtype(v.dtype)
-    variance = v.astype(dtype)
+    variance = _numerics.in_dtype(v, dtype)
     if m is not None:
-        variance = variance - jnp.square(m.astype(dtype))
-    return jnp.sqrt(variance) + _numerics.cast(eps, dtype)
+        variance = lax.sub(variance, lax.square(_numerics.in_dtype(m, dtype)))
+    return lax.add(lax.sqrt(variance), _numerics.cast(eps, dtype))
 
 
 def scale_by_rms(
@@ -110,18 +110,20 @@ def rms_direction(decay, eps, centered: bool) -> optax.GradientTransformationExt
         del params, extra_args
         hp = hyperparams.read(state.hyperparams, state.count)
 
-        alpha, one_minus_alpha = hp.value("decay"), hp.complement("decay")
+        alpha, one_minus_alpha, eps = hp.value("decay"), hp.complement("decay"), hp.value("eps")
         square_avg = _numerics.ema_of_squares(updates, state.square_avg, alpha, one_minus_alpha)
         count = _tree.increment(state.count)
         if centered:
             grad_avg = _numerics.lerp_moment(updates, state.grad_avg, one_minus_alpha)
-            stds = jax.tree.map(lambda v, m: _std(v, m, hp.value("eps")), square_avg, grad_avg)
+            stds = jax.tree.map(lambda v, m: _std(v, m, eps), square_avg, grad_avg)
             new_state = ScaleByCenteredRmsState(count, square_avg, grad_avg, hp.state)
         else:
-            stds = jax.tree.map(lambda v: _std(v, None, hp.value("eps")), square_avg)
+            stds = jax.tree.map(lambda v: _std(v, None, eps), square_avg)
             new_state = ScaleByRmsState(count, square_avg, hp.state)
         updates = jax.tree.map(
-            lambda g, s: _numerics.safe_divide(g.astype(s.dtype), s, guard).astype(g.dtype),
+            lambda g, s: _numerics.in_dtype(
+                _numerics.safe_divide(_numerics.in_dtype(g, s.dtype), s, guard), g.dtype
+            ),
             updates,
             stds,
         )

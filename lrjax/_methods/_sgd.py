@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from lrjax import _chain, _hyperparams, _numerics, _tree
 from lrjax._hyperparams import ScalarOrSchedule
@@ -112,7 +113,7 @@ def momentum_direction(
         # b_t = μ b_{t-1} + (1 − τ) g_t; Nesterov: d_t = g_t + μ b_t, else d_t = b_t
         if take is None:
             trace = _numerics.leafwise(
-                lambda g, b, mu: mu * b + g,
+                lambda g, b, mu: lax.add(lax.mul(mu, b), g),  # μ b + g
                 updates,
                 state.trace,
                 scalars=(momentum,),
@@ -120,7 +121,7 @@ def momentum_direction(
             )
         else:
             trace = _numerics.leafwise(
-                lambda g, b, mu, take: mu * b + take * g,
+                lambda g, b, mu, take: lax.add(lax.mul(mu, b), lax.mul(take, g)),  # μ b + τ' g
                 updates,
                 state.trace,
                 scalars=(momentum, take),
@@ -128,10 +129,13 @@ def momentum_direction(
             )
         if nesterov:
             updates = _numerics.leafwise(
-                lambda g, b, mu: g + mu * b, updates, trace, scalars=(momentum,)
+                lambda g, b, mu: lax.add(g, lax.mul(mu, b)),  # g + μ b
+                updates,
+                trace,
+                scalars=(momentum,),
             )
         else:
-            updates = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, trace)
+            updates = jax.tree.map(lambda g, b: _numerics.in_dtype(b, g.dtype), updates, trace)
         new_state = ScaleByMomentumState(_tree.increment(state.count), trace, hp.state)
         return updates, new_state
 
