@@ -110,14 +110,27 @@ def leafwise(
     """
     first = trees[0]
     likes = like if isinstance(like, tuple) else None
-    cast_scalars: dict[np.dtype, tuple] = {}  # the scalars in each compute dtype, cast once
+    # The scalars in each compute dtype, cast once, and broadcast once to each leaf shape:
+    # an operation on a scalar and an array lowers to a broadcast and the operation, and
+    # the leaves of a model share a handful of shapes.
+    cast_scalars: dict[Any, tuple] = {}
+
+    def scalars_for(dtype: np.dtype, shape: tuple[int, ...]) -> tuple:
+        if (dtype, shape) not in cast_scalars:
+            if dtype not in cast_scalars:
+                cast_scalars[dtype] = tuple(cast(s, dtype) for s in scalars)
+            cast_scalars[dtype, shape] = tuple(
+                lax.broadcast_in_dim(s, shape, ()) if s.ndim == 0 else s
+                for s in cast_scalars[dtype]
+            )
+        return cast_scalars[dtype, shape]
 
     def apply(leaf: jax.Array, *others: jax.Array) -> Any:
         dtype = compute_dtype(leaf.dtype)
-        if dtype not in cast_scalars:
-            cast_scalars[dtype] = tuple(cast(s, dtype) for s in scalars)
         return formula(
-            in_dtype(leaf, dtype), *(in_dtype(x, dtype) for x in others), *cast_scalars[dtype]
+            in_dtype(leaf, dtype),
+            *(in_dtype(x, dtype) for x in others),
+            *scalars_for(dtype, leaf.shape),
         )
 
     if likes is None:
