@@ -190,8 +190,9 @@ def median_ms(seconds: dict[str, list[float]], name: str) -> float:
 
 def compile_seconds(contenders: dict[str, JaxContender], repeats: int) -> dict[str, list[float]]:
     """Trace + lower + compile of the jitted, donated step, JAX's caches cleared before
-    each, in A B B A order. The build that made each contender is left out: the first
-    one of a process also pays JAX's own warm-up."""
+    each, in A B … B A order (the contenders forwards, then backwards). The build that
+    made each contender is left out: the first one of a process also pays JAX's own
+    warm-up."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(repeats):

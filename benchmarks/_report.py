@@ -34,7 +34,8 @@ TIME: list[tuple[str, Callable[[Row], str]]] = [
 ]
 BUILD: list[tuple[str, Callable[[Row], str]]] = [
     ("compile s lrjax / optax", lambda r: _pair(r["compile_cand"], r["compile_optax"], 2)),
-    ("compile ratio", lambda r: _num(r["compile_ratio"], 2)),
+    ("compile lrjax/optax", lambda r: _num(r["compile_ratio"], 2)),
+    ("compile optax/optax", lambda r: _num(r["compile_noise"], 2)),
     ("temp MiB lrjax / optax", lambda r: _pair(r["temp_cand"], r["temp_optax"], 1)),
     ("extra × params lrjax / optax", lambda r: _pair(r["extra_cand"], r["extra_optax"], 2)),
     ("page faults/step lrjax / optax", lambda r: _pair(r["faults_cand"], r["faults_optax"], 0)),
@@ -52,7 +53,9 @@ NOTES = """\
   writes params and state with one add each: the memory-traffic floor when every output
   array is its own loop (XLA:CPU forms no multi-output fusions by default).
 - torch: `fused=True` where torch has it, else `foreach=True`; ratio per round.
-- compile: trace + lower + XLA compile, median of interleaved repeats.
+- compile: trace + lower + XLA compile of the jitted, donated step, JAX's caches cleared
+  before each; lrjax, optax and optax again compiled in A B C C B A order; ratios are
+  medians of per-round ratios, optax/optax the noise floor of a compile ratio.
 - temp MiB: `compiled.memory_analysis().temp_size_in_bytes`; extra × params: temporaries
   plus outputs not aliased to a donated input, in units of the parameters' size
   (0.00: donation leaves no copy of params or state).
