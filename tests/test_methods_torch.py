@@ -58,7 +58,9 @@ def _draw(method: str, options: dict, seed: int) -> tuple[dict, dict]:
         )
     elif method == "adadelta":
         lr = float(rng.uniform(0.1, 1.0))
-        rho = float(rng.uniform(0.8, 0.99))
+        # ρ = 0, the end of its range: a zero gradient meets a zero denominator in the
+        # step from the new E[Δx²], where torch's form has none.
+        rho = 0.0 if options.get("rho_zero") else float(rng.uniform(0.8, 0.99))
         eps = float(10 ** rng.uniform(-7, -5))
         ours = dict(learning_rate=lr, rho=rho, eps=eps, weight_decay=wd)
         theirs = dict(lr=lr, rho=rho, eps=eps, weight_decay=wd)
@@ -112,6 +114,7 @@ CASES = [
     ("adagrad", {"initial_accumulator_value": True}),
     ("adadelta", {}),
     ("adadelta", {"weight_decay": True}),
+    ("adadelta", {"rho_zero": True}),
     ("rmsprop", {}),
     ("rmsprop", {"centered": True}),
     ("rmsprop", {"momentum": True, "weight_decay": True}),
