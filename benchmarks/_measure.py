@@ -32,6 +32,27 @@ def make_tree(size: int, leaves: int, seed: int) -> list[jax.Array]:
     return [jax.random.normal(key, (size // leaves,), jnp.float32) for key in keys]
 
 
+def model_shapes(width: int, blocks: int = 4) -> list[tuple[int, ...]]:
+    """The parameter shapes of a GPT-style transformer of model width ``width``: token
+    (32·width) and position (2·width) embeddings, ``blocks`` blocks of layer norms,
+    attention and a 4·width MLP with biases, and a final layer norm. Its leaves come in
+    nine shapes, repeated across blocks, as a model's do (XLA compiles one kernel per
+    distinct computation, so equal leaves are cheaper to compile than distinct ones)."""
+    d = width
+    block = [(d,), (d,), (d, 3 * d), (3 * d,), (d, d), (d,), (d,), (d,)]
+    block += [(d, 4 * d), (4 * d,), (4 * d, d), (d,)]
+    return [(32 * d, d), (2 * d, d), *(block * blocks), (d,), (d,)]
+
+
+def make_model_tree(width: int, seed: int) -> list[jax.Array]:
+    """Standard-normal float32 leaves of :func:`model_shapes`."""
+    shapes = model_shapes(width)
+    keys = jax.random.split(jax.random.key(seed), len(shapes))
+    return [
+        jax.random.normal(key, shape, jnp.float32) for key, shape in zip(keys, shapes, strict=True)
+    ]
+
+
 def copy_tree(tree: Any) -> Any:
     """Fresh buffers: each contender donates (and so consumes) its own."""
     return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
@@ -108,12 +129,14 @@ class JaxContender:
         }
 
     def kernels_per_leaf(self) -> float:
-        """Loop fusions over parameter-sized arrays in the optimised HLO, per leaf."""
-        leaf = self.params[0].size
+        """Loop fusions over parameter-shaped arrays in the optimised HLO, per leaf."""
         text = self.compiled.executable.as_text()
         entry = text[text.index("\nENTRY") :]
-        fusions = re.findall(rf"= [^=]*\[{leaf}\][^=]* fusion\(", entry)
-        return len(fusions) / len(self.params)
+        fusions = 0
+        for shape in {tuple(leaf.shape) for leaf in self.params}:
+            dims = ",".join(map(str, shape))
+            fusions += len(re.findall(rf"= f32\[{dims}\][^=]* fusion\(", entry))
+        return fusions / len(self.params)
 
 
 def jax_contender(tx: optax.GradientTransformation, params, grads) -> JaxContender:

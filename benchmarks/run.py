@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1000,
         help="leaves of the second layout; the first is one leaf (default 1000)",
     )
+    parser.add_argument(
+        "--model-width",
+        type=int,
+        default=256,
+        help="width of the third layout, a transformer's parameters (default 256: 5.4M "
+        "parameters in 52 leaves of 9 shapes)",
+    )
     parser.add_argument("--repeats", type=int, default=30, help="timed rounds (default 30)")
     parser.add_argument(
         "--compile-repeats",
@@ -65,12 +72,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-sweep", action="store_true", help="leave the sweep case out")
     args = parser.parse_args(argv)
     if args.quick:
-        args.size, args.leaves = 2**16, 16
+        args.size, args.leaves, args.model_width = 2**16, 16, 16
         args.repeats, args.compile_repeats = min(args.repeats, 5), 2
     args.methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     unknown = [name for name in args.methods if name not in METHODS]
     if unknown:
         parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if args.model_width < 1:
+        parser.error(f"--model-width must be >= 1, got {args.model_width}")
     if args.leaves < 1 or args.size < args.leaves:
         parser.error(f"--size ({args.size}) must be at least --leaves ({args.leaves}) >= 1")
     return args
@@ -129,6 +138,22 @@ def bench_method(method: Method, factory: Callable, params, grads, args, layout:
     }
 
 
+def layouts(args):
+    """``(name, params, grads)``: the parameters in one leaf, in ``args.leaves`` equal
+    leaves, and as a transformer's (:func:`_measure.model_shapes`), one at a time."""
+    for leaves in dict.fromkeys([1, args.leaves]):
+        params = _measure.make_tree(args.size, leaves, seed=0)
+        yield (
+            f"{human(args.size // leaves)}×{leaves}",
+            params,
+            _measure.make_tree(args.size, leaves, seed=1),
+        )
+    params = _measure.make_model_tree(args.model_width, seed=0)
+    size = sum(leaf.size for leaf in params)
+    name = f"{human(size)} model ({len(params)} leaves)"
+    yield name, params, _measure.make_model_tree(args.model_width, seed=1)
+
+
 def resolve(names: list[str]) -> dict[str, Callable]:
     """lrjax's factory for each method (``lrjax.sgd`` …)."""
     import lrjax
@@ -142,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
     factories = resolve(args.methods)
     rows = []
-    for leaves in dict.fromkeys([1, args.leaves]):
-        layout = f"{human(args.size // leaves)}×{leaves}"
-        params = _measure.make_tree(args.size, leaves, seed=0)
-        grads = _measure.make_tree(args.size, leaves, seed=1)
+    for layout, params, grads in layouts(args):
         for name, factory in factories.items():
             row = bench_method(METHODS[name], factory, params, grads, args, layout)
             rows.append(row)
@@ -170,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         options = {
             "size": args.size,
             "leaves": args.leaves,
+            "model width": args.model_width,
             "repeats": args.repeats,
             "compile repeats": args.compile_repeats,
             "quick": args.quick,

@@ -22,9 +22,11 @@ def test_quick_benchmark_writes_every_table(tmp_path):
     rows = [
         line for line in text.splitlines() if line.startswith(("| sgd", "| adadelta", "| adam"))
     ]
-    assert len(rows) == 3 * 2 * 2, rows  # three methods, two layouts, two tables
+    # three methods, three layouts (one leaf, equal leaves, a transformer's), two tables
+    assert len(rows) == 3 * 3 * 2, rows
+    assert sum(" model (52 leaves) " in row for row in rows) == 3 * 2, rows
     memory_rows = [row.split("|")[1:-1] for row in rows if " / " in row]
-    assert len(memory_rows) == 3 * 2, memory_rows
+    assert len(memory_rows) == 3 * 3, memory_rows
     header = next(
         line for line in text.splitlines() if line.startswith("| method | layout | compile")
     )
@@ -37,9 +39,13 @@ def test_quick_benchmark_writes_every_table(tmp_path):
     for cells in memory_rows:
         # Each compile ratio comes with its noise floor: optax's step against itself.
         assert float(cells[ratio_at]) > 0 and float(cells[noise_at]) > 0, cells
-        # Donation leaves no temporary and no extra copy of parameters or state.
-        temp_mib, extra = (float(cells[i].split("/")[0]) for i in (temp_at, extra_at))
-        assert temp_mib == 0 and extra == 0, cells
+        # Donation leaves no temporary and no extra copy of parameters or state. (The
+        # quick model's leaves are so small that XLA writes a few hundred bytes of outputs
+        # afresh, optax's step as much as lrjax's: there, no more than optax's.)
+        temp_mib = float(cells[temp_at].split("/")[0])
+        extra, optax_extra = (float(x) for x in cells[extra_at].split("/"))
+        assert temp_mib == 0, cells
+        assert extra <= optax_extra if "model" in cells[1] else extra == 0, cells
     # The one-program sweep reproduces every bounded run (a chaotic one's curve depends
     # on rounding, so it is not compared), and most runs of the quick case are bounded.
     sweep = next(line for line in text.splitlines() if line.startswith("- loss curves equal"))
