@@ -22,7 +22,7 @@ class AddDecayedWeightsState(NamedTuple):
     """State of :func:`add_decayed_weights`: ``count`` steps a scheduled coefficient; a
     coefficient given as a number or an array reads no step (``optax.EmptyState()``)."""
 
-    count: _tree.Count
+    count: jax.Array | optax.EmptyState
     hyperparams: _hyperparams.HyperparamsState
 
 

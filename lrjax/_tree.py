@@ -84,11 +84,6 @@ def count_if(needed: bool) -> Count:
     return zeros_count() if needed else optax.EmptyState()
 
 
-def counts(count: Count) -> bool:
-    """Whether a block keeps a step counter."""
-    return not isinstance(count, optax.EmptyState)
-
-
 @overload
 def increment(count: jax.Array) -> jax.Array: ...
 @overload

@@ -23,7 +23,7 @@ class ScaleByAdadeltaState(NamedTuple):
     the number of updates where a scheduled ρ or ε reads it, else ``optax.EmptyState()``.
     """
 
-    count: _tree.Count
+    count: jax.Array | optax.EmptyState
     square_avg: optax.Updates
     acc_delta: optax.Updates
     hyperparams: _hyperparams.HyperparamsState

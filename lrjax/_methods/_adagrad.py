@@ -20,7 +20,7 @@ class ScaleByAdagradState(NamedTuple):
     number of updates where the update reads it (``lr_decay``, a scheduled
     hyperparameter), else ``optax.EmptyState()``."""
 
-    count: _tree.Count
+    count: jax.Array | optax.EmptyState
     sum_of_squares: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
 

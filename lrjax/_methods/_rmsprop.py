@@ -19,7 +19,7 @@ class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms`: ``square_avg`` is E[g²]; ``count`` is the number
     of updates where a scheduled α or ε reads it, else ``optax.EmptyState()``."""
 
-    count: _tree.Count
+    count: jax.Array | optax.EmptyState
     square_avg: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
 
@@ -27,7 +27,7 @@ class ScaleByRmsState(NamedTuple):
 class ScaleByCenteredRmsState(NamedTuple):
     """State of :func:`scale_by_rms` with ``centered=True``: ``grad_avg`` is E[g]."""
 
-    count: _tree.Count
+    count: jax.Array | optax.EmptyState
     square_avg: optax.Updates
     grad_avg: optax.Updates
     hyperparams: _hyperparams.HyperparamsState

@@ -20,7 +20,7 @@ class ScaleByMomentumState(NamedTuple):
     update reads it (dampening's first step, a scheduled momentum or dampening), else
     ``optax.EmptyState()``."""
 
-    count: _tree.Count
+    count: jax.Array | optax.EmptyState
     trace: optax.Updates
     hyperparams: _hyperparams.HyperparamsState
 
