@@ -89,18 +89,11 @@ def increment(count: jax.Array) -> jax.Array: ...
 @overload
 def increment(count: optax.EmptyState) -> optax.EmptyState: ...
 def increment(count: Count) -> Count:
-    """``count + 1``, saturating at the int32 maximum instead of wrapping, as
-    ``optax.safe_increment`` (in lax operations: no jitted ``where`` to trace); no counter
-    stays none.
-
-    A select, not ``min(count, top − 1) + 1``: XLA fuses that cheap form into each reader
-    of the new count, which then all read the old one, and the donated counter needs a
-    copy."""
+    """``count + 1``, saturating at the int32 maximum instead of wrapping; no counter
+    stays none."""
     if isinstance(count, optax.EmptyState):
         return count
-    count = jnp.asarray(count)
-    top = jnp.asarray(jnp.iinfo(count.dtype).max, count.dtype)
-    return jax.lax.select(jax.lax.lt(count, top), count + jnp.asarray(1, count.dtype), top)
+    return jnp.asarray(optax.safe_increment(count))
 
 
 def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:

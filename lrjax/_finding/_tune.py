@@ -309,20 +309,12 @@ def _halve(loss_fn, params, batches, optimizer, eval_fn, rates, ends, mesh, bar)
     return rounds, _as_given(float(rounds[-1].learning_rates[best]), np.float32), used
 
 
-# How the survivors of a rung are picked: the best ones ("best"), or the run of
-# neighbouring rates around the best one, one more above it than below ("window").
-SURVIVORS = "window"
-
-
 def _keep(scores: np.ndarray, count: int) -> np.ndarray:
     """The indices (rates ascending) of the ``count`` runs that train on, finite only.
 
     Early scores favour lower rates (a higher rate pays for its noise before its decay),
     so the window around the best reaches one step further up than down."""
-    finite = np.flatnonzero(np.isfinite(scores))
-    count = min(count, len(finite))
-    if SURVIVORS == "best":
-        return np.sort(np.argsort(scores, kind="stable")[:count])
+    count = min(count, int(np.sum(np.isfinite(scores))))
     best = int(np.argmin(scores))
     low = min(max(best - (count - 1) // 2, 0), len(scores) - count)
     window = np.arange(low, low + count)
