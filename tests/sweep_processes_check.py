@@ -10,6 +10,25 @@ import os
 import sys
 
 
+class _Clock:
+    """A ``time`` module whose ``perf_counter`` makes one of the two probed batch sizes
+    look 100× slower (all at once when prefer_one, else one at a time): the probe runs
+    both (compiling), then 1, all, all, 1."""
+
+    def __init__(self, prefer_one: bool):
+        # Seconds of each probe call (two readings each): compile 1, compile all, then
+        # 1, all, all, 1.
+        slow_all, slow_one = [1.0, 1.0, 1.0, 100.0, 100.0, 1.0], [1.0, 1.0, 100.0, 1.0, 1.0, 100.0]
+        self.durations = slow_all if prefer_one else slow_one
+        self.now, self.calls = 0.0, 0
+
+    def perf_counter(self) -> float:
+        if self.calls % 2:
+            self.now += self.durations[(self.calls // 2) % len(self.durations)]
+        self.calls += 1
+        return self.now
+
+
 def main(process_id: int, port: int) -> None:
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     import jax
@@ -30,6 +49,12 @@ def main(process_id: int, port: int) -> None:
     from problems import QUADRATIC_START, quadratic_batches, quadratic_loss
 
     import lrjax
+    from lrjax._finding import _sweep_program
+
+    # The sweep times one-at-a-time against all-at-once in each process; here each process
+    # is told the opposite answer (process 0: one at a time), so that only the job-wide
+    # choice (the first process's) keeps both compiling the same program.
+    _sweep_program.time = _Clock(prefer_one=process_id == 0)
 
     manual = []
 

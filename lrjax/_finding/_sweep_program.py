@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lrjax import _chain
@@ -234,4 +235,9 @@ def _measure(runs, steps, batches, mesh, per_device, static) -> int:
         call(size)  # compiles
     for size in (*candidates, *candidates[::-1]):
         seconds[size] += call(size)
-    return min(candidates, key=seconds.__getitem__)
+    fastest = min(candidates, key=seconds.__getitem__)
+    if mesh is not None and jax.process_count() > 1:
+        # Every process must compile the same program: each timed its own copy, and the
+        # first process's choice is the job's.
+        fastest = int(multihost_utils.broadcast_one_to_all(np.int32(fastest)))
+    return fastest
